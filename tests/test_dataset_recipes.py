@@ -1,0 +1,509 @@
+"""The dataset recipes under datasets/, run on miniature copies of the official files.
+
+Each test writes a few lines in the exact official format, touches dummy video files
+(the recipes never decode video), runs the recipe's ``main`` and checks the manifests.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vidrec.data.manifest import ManifestError, read_classes, read_manifest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_recipe(name: str):
+    """Import ``datasets/<name>.py`` by path: the recipes are scripts, not a package."""
+    spec = importlib.util.spec_from_file_location(f"recipe_{name}", REPO / "datasets" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    # Registered before running, as an import would: dataclasses look their module up there.
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def touch(root: Path, *rels: str) -> None:
+    for rel in rels:
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"not really a video")
+
+
+def rows(out: Path, split: str) -> list[dict]:
+    """The manifest's raw JSON rows, to check stored (relative) paths."""
+    return [json.loads(line) for line in (out / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+# ---------------------------------------------------------------- UCF101
+
+
+def make_ucf(tmp_path: Path) -> tuple[Path, Path]:
+    splits = tmp_path / "ucfTrainTestlist"
+    splits.mkdir()
+    # CRLF line ends, as in the official archive.
+    (splits / "classInd.txt").write_bytes(b"1 ApplyEyeMakeup\r\n2 HandstandPushups\r\n3 YoYo\r\n")
+    (splits / "trainlist01.txt").write_bytes(
+        b"ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1\r\n"
+        b"ApplyEyeMakeup/v_ApplyEyeMakeup_g09_c01.avi 1\r\n"
+        b"HandstandPushups/v_HandStandPushups_g08_c01.avi 2\r\n"
+        b"YoYo/v_YoYo_g09_c02.avi 3\r\n"
+        b"YoYo/v_YoYo_g10_c01.avi 3\r\n"
+    )
+    # The official test list spells the folder "HandStandPushups"; the label must still map.
+    (splits / "testlist01.txt").write_bytes(
+        b"ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi\r\n"
+        b"HandStandPushups/v_HandStandPushups_g01_c01.avi\r\n"
+        b"YoYo/v_YoYo_g01_c01.avi\r\n"
+    )
+    videos = tmp_path / "data" / "UCF-101"
+    touch(
+        videos,
+        "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi",
+        "ApplyEyeMakeup/v_ApplyEyeMakeup_g09_c01.avi",
+        "HandstandPushups/v_HandStandPushups_g08_c01.avi",
+        "YoYo/v_YoYo_g09_c02.avi",
+        # v_YoYo_g10_c01.avi deliberately not downloaded
+        "ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi",
+        "HandstandPushups/v_HandStandPushups_g01_c01.avi",
+        "YoYo/v_YoYo_g01_c01.avi",
+    )
+    return videos, splits
+
+
+def test_ucf101(tmp_path, capsys):
+    videos, splits = make_ucf(tmp_path)
+    out = tmp_path / "data"  # the videos sit inside it, so paths are stored relative
+    load_recipe("ucf101").main(["--videos", str(videos), "--splits", str(splits), "--split", "1", "--out", str(out)])
+
+    assert read_classes(out / "classes.txt") == ["ApplyEyeMakeup", "HandstandPushups", "YoYo"]
+    assert rows(out, "train") == [
+        {"video": "UCF-101/ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi", "label": "ApplyEyeMakeup"},
+        {"video": "UCF-101/ApplyEyeMakeup/v_ApplyEyeMakeup_g09_c01.avi", "label": "ApplyEyeMakeup"},
+        {"video": "UCF-101/HandstandPushups/v_HandStandPushups_g08_c01.avi", "label": "HandstandPushups"},
+        {"video": "UCF-101/YoYo/v_YoYo_g09_c02.avi", "label": "YoYo"},
+    ]
+    assert rows(out, "test") == [
+        {"video": "UCF-101/ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi", "label": "ApplyEyeMakeup"},
+        # Found on disk under the classInd spelling despite the list's "HandStandPushups/".
+        {"video": "UCF-101/HandstandPushups/v_HandStandPushups_g01_c01.avi", "label": "HandstandPushups"},
+        {"video": "UCF-101/YoYo/v_YoYo_g01_c01.avi", "label": "YoYo"},
+    ]
+    assert (out / "val.jsonl").read_text() == (out / "test.jsonl").read_text()
+    # read_manifest resolves the relative paths back to the real files.
+    assert all(Path(r.video).is_file() for r in read_manifest(out / "train.jsonl"))
+    assert (out / "missing.txt").read_text() == "train\tYoYo/v_YoYo_g10_c01.avi\n"
+    printed = capsys.readouterr().out
+    assert "train: 4 clips, 1 missing videos dropped (YoYo/v_YoYo_g10_c01.avi)" in printed
+    assert "test: 3 clips" in printed
+
+
+def test_ucf101_val_from_train_holds_out_whole_groups(tmp_path):
+    videos, splits = make_ucf(tmp_path)
+    touch(videos, "YoYo/v_YoYo_g10_c01.avi")
+    out = tmp_path / "out"  # outside the videos' folder: paths stay absolute
+    load_recipe("ucf101").main(
+        ["--videos", str(videos), "--splits", str(splits), "--out", str(out), "--val-from-train", "0.34"]
+    )
+    # Train groups are g08, g09, g10; round(0.34 * 3) = 1 group, the highest: g10.
+    val = read_manifest(out / "val.jsonl")
+    assert [(Path(r.video).name, r.label) for r in val] == [("v_YoYo_g10_c01.avi", "YoYo")]
+    train = read_manifest(out / "train.jsonl")
+    assert [Path(r.video).name for r in train] == [
+        "v_ApplyEyeMakeup_g08_c01.avi",
+        "v_ApplyEyeMakeup_g09_c01.avi",
+        "v_HandStandPushups_g08_c01.avi",
+        "v_YoYo_g09_c02.avi",
+    ]
+    assert rows(out, "val")[0]["video"] == str((videos / "YoYo/v_YoYo_g10_c01.avi").resolve())
+    assert not (out / "missing.txt").exists()
+
+
+def test_ucf101_malformed_line_names_file_and_line(tmp_path):
+    videos, splits = make_ucf(tmp_path)
+    (splits / "trainlist01.txt").write_text(
+        "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1\nYoYo/v_YoYo_g09_c02.avi three\n"
+    )
+    with pytest.raises(ManifestError, match=r"trainlist01\.txt:2: 'three' is not a class index"):
+        load_recipe("ucf101").main(["--videos", str(videos), "--splits", str(splits), "--out", str(tmp_path / "o")])
+
+
+def test_ucf101_index_disagreeing_with_folder_is_an_error(tmp_path):
+    videos, splits = make_ucf(tmp_path)
+    (splits / "trainlist01.txt").write_text("YoYo/v_YoYo_g09_c02.avi 1\n")
+    with pytest.raises(ManifestError, match=r"trainlist01\.txt:1: index 1 is 'ApplyEyeMakeup' but the folder"):
+        load_recipe("ucf101").main(["--videos", str(videos), "--splits", str(splits), "--out", str(tmp_path / "o")])
+
+
+def test_ucf101_wrong_video_root_fails(tmp_path):
+    _, splits = make_ucf(tmp_path)
+    with pytest.raises(SystemExit, match="none of the listed videos"):
+        load_recipe("ucf101").main(
+            ["--videos", str(tmp_path / "nowhere"), "--splits", str(splits), "--out", str(tmp_path / "o")]
+        )
+
+
+# ---------------------------------------------------------------- HMDB51
+
+
+def make_hmdb(tmp_path: Path) -> tuple[Path, Path]:
+    splits = tmp_path / "testTrainMulti_7030_splits"
+    splits.mkdir()
+    # Official lines end in a space; ids: 1 train, 2 test, 0 unused.
+    (splits / "brush_hair_test_split1.txt").write_text(
+        "April_09_brush_hair_u_nm_np1_ba_goo_0.avi 1 \n"
+        "April_09_brush_hair_u_nm_np1_ba_goo_1.avi 2 \n"
+        "April_09_brush_hair_u_nm_np1_ba_goo_2.avi 0 \n"
+    )
+    (splits / "ride_bike_test_split1.txt").write_text(
+        "Bike_Tour_ride_bike_f_cm_np1_ri_med_0.avi 2 \n"
+        "Bike_Tour_ride_bike_f_cm_np1_ri_med_1.avi 1 \n"
+        "Bike_Tour_ride_bike_f_cm_np1_ri_med_2.avi 1 \n"
+    )
+    (splits / "ride_bike_test_split2.txt").write_text("Bike_Tour_ride_bike_f_cm_np1_ri_med_0.avi 1 \n")
+    (splits / "clap_test_split1.txt").write_text("#20_Rhythm_clap_u_nm_np1_fr_goo_0.avi 1 \n")
+    videos = tmp_path / "hmdb51"
+    touch(
+        videos,
+        "brush_hair/April_09_brush_hair_u_nm_np1_ba_goo_0.avi",
+        "brush_hair/April_09_brush_hair_u_nm_np1_ba_goo_1.avi",
+        "brush_hair/April_09_brush_hair_u_nm_np1_ba_goo_2.avi",
+        "ride_bike/Bike_Tour_ride_bike_f_cm_np1_ri_med_0.avi",
+        "ride_bike/Bike_Tour_ride_bike_f_cm_np1_ri_med_1.avi",
+        # ride_bike ..._2.avi deliberately not downloaded
+        "clap/#20_Rhythm_clap_u_nm_np1_fr_goo_0.avi",
+    )
+    return videos, splits
+
+
+def test_hmdb51(tmp_path, capsys):
+    videos, splits = make_hmdb(tmp_path)
+    out = tmp_path
+    load_recipe("hmdb51").main(["--videos", str(videos), "--splits", str(splits), "--split", "1", "--out", str(out)])
+
+    assert read_classes(out / "classes.txt") == ["brush_hair", "clap", "ride_bike"]
+    # Classes in sorted order, lines in file order; the id-0 clip is left out.
+    assert rows(out, "train") == [
+        {"video": "hmdb51/brush_hair/April_09_brush_hair_u_nm_np1_ba_goo_0.avi", "label": "brush_hair"},
+        {"video": "hmdb51/clap/#20_Rhythm_clap_u_nm_np1_fr_goo_0.avi", "label": "clap"},
+        {"video": "hmdb51/ride_bike/Bike_Tour_ride_bike_f_cm_np1_ri_med_1.avi", "label": "ride_bike"},
+    ]
+    assert rows(out, "test") == [
+        {"video": "hmdb51/brush_hair/April_09_brush_hair_u_nm_np1_ba_goo_1.avi", "label": "brush_hair"},
+        {"video": "hmdb51/ride_bike/Bike_Tour_ride_bike_f_cm_np1_ri_med_0.avi", "label": "ride_bike"},
+    ]
+    assert (out / "val.jsonl").read_text() == (out / "test.jsonl").read_text()
+    assert (out / "missing.txt").read_text() == "train\tride_bike/Bike_Tour_ride_bike_f_cm_np1_ri_med_2.avi\n"
+    printed = capsys.readouterr().out
+    assert "train: 3 clips, 1 missing videos dropped" in printed
+    assert "test: 2 clips\n" in printed
+
+
+def test_hmdb51_other_split_number(tmp_path):
+    videos, splits = make_hmdb(tmp_path)
+    out = tmp_path / "s2"
+    load_recipe("hmdb51").main(["--videos", str(videos), "--splits", str(splits), "--split", "2", "--out", str(out)])
+    assert read_classes(out / "classes.txt") == ["ride_bike"]
+    assert [(Path(r.video).name, r.label) for r in read_manifest(out / "train.jsonl")] == [
+        ("Bike_Tour_ride_bike_f_cm_np1_ri_med_0.avi", "ride_bike")
+    ]
+    assert read_manifest(out / "test.jsonl") == []
+
+
+def test_hmdb51_malformed_line_names_file_and_line(tmp_path):
+    videos, splits = make_hmdb(tmp_path)
+    (splits / "clap_test_split1.txt").write_text("#20_Rhythm_clap_u_nm_np1_fr_goo_0.avi 1 \n\nbroken_line.avi 3\n")
+    with pytest.raises(ManifestError, match=r"clap_test_split1\.txt:3: expected '<video_name\.avi> <0\|1\|2>'"):
+        load_recipe("hmdb51").main(["--videos", str(videos), "--splits", str(splits), "--out", str(tmp_path / "o")])
+
+
+# ---------------------------------------------------------------- Kinetics
+
+KINETICS_TRAIN = """label,youtube_id,time_start,time_end,split
+abseiling,--07WQ2iBlw,1,11,train
+abseiling,--33Lscn6sk,4,14,train
+"passing American football (in game)",-0dSz-yjKwY,113,123,train
+air drumming,-0b2t-Gbt7s,0,10,train
+"""
+KINETICS_VAL = """label,youtube_id,time_start,time_end,split
+abseiling,0wR5jVB-WPk,417,427,validate
+air drumming,-VtLx-mcPds,12,22,validate
+"""
+KINETICS_TEST = """label,youtube_id,time_start,time_end,split
+,aaa_-bbbccc,30,40,test
+"""
+
+
+def make_kinetics(tmp_path: Path) -> tuple[Path, list[Path]]:
+    csvs = []
+    for name, text in (("train.csv", KINETICS_TRAIN), ("validate.csv", KINETICS_VAL), ("test.csv", KINETICS_TEST)):
+        path = tmp_path / name
+        path.write_text(text)
+        csvs.append(path)
+    videos = tmp_path / "k400"
+    touch(
+        videos,
+        "abseiling/--07WQ2iBlw_000001_000011.mp4",  # ROOT/<label>/<file>
+        "train/abseiling/--33Lscn6sk_000004_000014.mp4",  # ROOT/<split>/<label>/<file>
+        "passing_American_football_(in_game)/-0dSz-yjKwY_000113_000123.mp4",  # spaces -> underscores
+        # air drumming -0b2t-Gbt7s deliberately not downloaded
+        "validate/0wR5jVB-WPk_000417_000427.mp4",  # ROOT/<split as in the CSV>/<file>
+        "-VtLx-mcPds_000012_000022.mp4",  # ROOT/<file>
+        "test/aaa_-bbbccc_000030_000040.mp4",
+    )
+    return videos, csvs
+
+
+def test_kinetics(tmp_path, capsys):
+    videos, csvs = make_kinetics(tmp_path)
+    out = tmp_path / "manifests"
+    argv = ["--videos", str(videos), "--out", str(out)]
+    for path in csvs:
+        argv += ["--csv", str(path)]
+    load_recipe("kinetics").main(argv)
+
+    assert read_classes(out / "classes.txt") == [
+        "abseiling",
+        "air drumming",  # its only train clip is missing; the class stays
+        "passing American football (in game)",
+    ]
+    root = videos.resolve()
+    assert rows(out, "train") == [
+        {"video": str(root / "abseiling/--07WQ2iBlw_000001_000011.mp4"), "label": "abseiling"},
+        {"video": str(root / "train/abseiling/--33Lscn6sk_000004_000014.mp4"), "label": "abseiling"},
+        {
+            "video": str(root / "passing_American_football_(in_game)/-0dSz-yjKwY_000113_000123.mp4"),
+            "label": "passing American football (in game)",
+        },
+    ]
+    assert rows(out, "val") == [
+        {"video": str(root / "validate/0wR5jVB-WPk_000417_000427.mp4"), "label": "abseiling"},
+        {"video": str(root / "-VtLx-mcPds_000012_000022.mp4"), "label": "air drumming"},
+    ]
+    assert rows(out, "test") == [{"video": str(root / "test/aaa_-bbbccc_000030_000040.mp4")}]
+    assert (out / "missing.txt").read_text() == "train\t-0b2t-Gbt7s_000000_000010.mp4\n"
+    printed = capsys.readouterr().out
+    assert "train: 3 clips, 1 missing videos dropped (-0b2t-Gbt7s_000000_000010.mp4)" in printed
+    assert "val: 2 clips" in printed and "test: 1 clips" in printed
+
+
+def test_kinetics_only_the_splits_given(tmp_path):
+    videos, csvs = make_kinetics(tmp_path)
+    out = tmp_path / "val_only"
+    load_recipe("kinetics").main(["--videos", str(videos), "--csv", str(csvs[1]), "--out", str(out)])
+    assert sorted(p.name for p in out.iterdir()) == ["classes.txt", "val.jsonl"]
+    assert [r.label for r in read_manifest(out / "val.jsonl")] == ["abseiling", "air drumming"]
+
+
+def test_kinetics_malformed_line_names_file_and_line(tmp_path):
+    videos, _ = make_kinetics(tmp_path)
+    bad = tmp_path / "bad.csv"
+    header = "label,youtube_id,time_start,time_end,split\n"
+    bad.write_text(header + "abseiling,--07WQ2iBlw,1,11,train\nabseiling,x,1,11,holdout\n")
+    with pytest.raises(ManifestError, match=r"bad\.csv:3: split must be one of"):
+        load_recipe("kinetics").main(["--videos", str(videos), "--csv", str(bad), "--out", str(tmp_path / "o")])
+    bad.write_text(header + ",--07WQ2iBlw,1,11,train\n")
+    with pytest.raises(ManifestError, match=r"bad\.csv:2: a train row needs a label"):
+        load_recipe("kinetics").main(["--videos", str(videos), "--csv", str(bad), "--out", str(tmp_path / "o")])
+    bad.write_text(header + "abseiling,--07WQ2iBlw,1.5,11,train\n")
+    with pytest.raises(ManifestError, match=r"bad\.csv:2: time_start must be a whole number"):
+        load_recipe("kinetics").main(["--videos", str(videos), "--csv", str(bad), "--out", str(tmp_path / "o")])
+
+
+# ---------------------------------------------------------------- MSR-VTT
+
+
+def make_msrvtt(tmp_path: Path) -> tuple[Path, list[Path]]:
+    train_val = {
+        "info": {"contributor": "Microsoft MSM group", "year": "2016"},
+        "videos": [
+            {"category": 9, "url": "https://www.youtube.com/watch?v=9lZi22qLlEo", "video_id": "video0",
+             "start time": 137.72, "end time": 149.44, "split": "train", "id": 0},
+            {"category": 16, "url": "https://www.youtube.com/watch?v=w4JM08PDEng", "video_id": "video1",
+             "start time": 184.33, "end time": 206.89, "split": "train", "id": 1},
+            {"category": 0, "url": "https://www.youtube.com/watch?v=x", "video_id": "video2",
+             "start time": 1.0, "end time": 11.0, "split": "validate", "id": 2},
+        ],
+        "sentences": [
+            {"caption": "a car is shown", "video_id": "video0", "sen_id": 1},
+            {"caption": "a cartoon animals runs through an ice cave in a video game", "video_id": "video0",
+             "sen_id": 0},
+            {"caption": "a woman is cooking", "video_id": "video1", "sen_id": 2},
+            {"caption": "a man sings", "video_id": "video2", "sen_id": 3},
+            {"caption": "a man is playing guitar", "video_id": "video2", "sen_id": 4},
+        ],
+    }
+    test = {
+        "videos": [
+            {"category": 19, "video_id": "video7010", "split": "test", "id": 7010},
+            {"category": 3, "video_id": "video7011", "split": "test", "id": 7011},
+        ],
+        "sentences": [{"caption": "an advert for shoes", "video_id": "video7010", "sen_id": 140200}],
+    }
+    paths = [tmp_path / "train_val_videodatainfo.json", tmp_path / "test_videodatainfo.json"]
+    paths[0].write_text(json.dumps(train_val))
+    paths[1].write_text(json.dumps(test))
+    videos = tmp_path / "msrvtt"
+    # Flat, and in the official archives' TrainValVideo/ and TestVideo/ folders.
+    touch(videos, "video0.mp4", "TrainValVideo/video1.mp4", "TrainValVideo/video2.mp4", "TestVideo/video7010.mp4")
+    return videos, paths
+
+
+def test_msrvtt(tmp_path, capsys):
+    videos, paths = make_msrvtt(tmp_path)
+    out = videos
+    load_recipe("msrvtt").main(
+        ["--videos", str(videos), "--annotations", str(paths[0]), "--annotations", str(paths[1]), "--out", str(out)]
+    )
+    classes = read_classes(out / "classes.txt")
+    assert len(classes) == 20
+    assert classes[0] == "music" and classes[9] == "vehicles/autos" and classes[19] == "advertisement"
+    assert rows(out, "train") == [
+        {
+            "video": "video0.mp4",
+            "label": "vehicles/autos",
+            # sen_id order, not file order
+            "captions": ["a cartoon animals runs through an ice cave in a video game", "a car is shown"],
+        },
+        {"video": "TrainValVideo/video1.mp4", "label": "food/drink", "captions": ["a woman is cooking"]},
+    ]
+    assert rows(out, "val") == [
+        {"video": "TrainValVideo/video2.mp4", "label": "music", "captions": ["a man sings", "a man is playing guitar"]}
+    ]
+    assert rows(out, "test") == [
+        {"video": "TestVideo/video7010.mp4", "label": "advertisement", "captions": ["an advert for shoes"]}
+    ]
+    assert (out / "missing.txt").read_text() == "test\tvideo7011.mp4\n"
+    printed = capsys.readouterr().out
+    assert "train: 2 clips, 3 captions" in printed
+    assert "test: 1 clips, 1 captions, 1 missing videos dropped (video7011.mp4)" in printed
+
+
+def test_msrvtt_malformed_json_names_file_and_line(tmp_path):
+    videos, paths = make_msrvtt(tmp_path)
+    paths[1].write_text('{\n  "videos": [\n    {"video_id": "video7010",,}\n  ]\n}\n')
+    with pytest.raises(ManifestError, match=r"test_videodatainfo\.json:3: invalid JSON"):
+        load_recipe("msrvtt").main(
+            ["--videos", str(videos), "--annotations", str(paths[1]), "--out", str(tmp_path / "o")]
+        )
+
+
+def test_msrvtt_bad_entry_names_file_and_entry(tmp_path):
+    videos, paths = make_msrvtt(tmp_path)
+    paths[1].write_text(json.dumps({"videos": [{"video_id": "video7010", "category": 20, "split": "test"}]}))
+    message = r"test_videodatainfo\.json: videos\[0\] \(video7010\): 'category' must be 0\.\.19"
+    with pytest.raises(ManifestError, match=message):
+        load_recipe("msrvtt").main(
+            ["--videos", str(videos), "--annotations", str(paths[1]), "--out", str(tmp_path / "o")]
+        )
+
+
+# ---------------------------------------------------------------- MSVD
+
+MSVD_CSV = """VideoID,Start,End,WorkerID,Source,AnnotationTime,Language,Description
+mv89psg6zh4,33,46,1,unverified,19,English,A bird is bathing in a sink.
+mv89psg6zh4,33,46,2,clean,10,English,"A bird splashes around, under a running faucet."
+mv89psg6zh4,33,46,3,unverified,15,German,Ein Vogel badet.
+-4wsuPCjDBc,5,15,4,clean,20,English,A man is cutting meat.
+zzit5b_-ukg,5,20,5,clean,20,English,A woman dances.
+gone12345ab,1,9,6,clean,20,English,Nobody downloaded this.
+0lh_UWF9ZP4,21,26,7,clean,20,English,A girl plays.
+0lh_UWF9ZP4,215,226,8,clean,20,English,A girl jumps.
+onlyfrench1,1,5,9,clean,20,French,Un chat.
+"""
+
+
+def make_msvd(tmp_path: Path) -> tuple[Path, Path]:
+    corpus = tmp_path / "MSRVideoDescription.csv"
+    corpus.write_text(MSVD_CSV)
+    videos = tmp_path / "YouTubeClips"
+    touch(
+        videos,
+        "mv89psg6zh4_33_46.avi",
+        "-4wsuPCjDBc_5_15.avi",
+        "zzit5b_-ukg_5_20.avi",
+        "0lh_UWF9ZP4_21_26.avi",
+        "0lh_UWF9ZP4_215_226.avi",
+        "onlyfrench1_1_5.avi",
+    )
+    return videos, corpus
+
+
+def names(out: Path, split: str) -> list[str]:
+    return [Path(r.video).name for r in read_manifest(out / f"{split}.jsonl")]
+
+
+def test_msvd_sorted_split(tmp_path, capsys):
+    videos, corpus = make_msvd(tmp_path)
+    out = tmp_path
+    load_recipe("msvd").main(
+        ["--videos", str(videos), "--csv", str(corpus), "--out", str(out), "--train", "2", "--val", "1"]
+    )
+    # Code-point order, like youtube_mapping.txt: "215_" < "21_"; the missing clip is
+    # dropped before the cut; the French-only clip is not a clip at all.
+    assert rows(out, "train") == [
+        {"video": "YouTubeClips/-4wsuPCjDBc_5_15.avi", "captions": ["A man is cutting meat."]},
+        {"video": "YouTubeClips/0lh_UWF9ZP4_215_226.avi", "captions": ["A girl jumps."]},
+    ]
+    assert rows(out, "val") == [{"video": "YouTubeClips/0lh_UWF9ZP4_21_26.avi", "captions": ["A girl plays."]}]
+    assert rows(out, "test") == [
+        {
+            "video": "YouTubeClips/mv89psg6zh4_33_46.avi",
+            "captions": ["A bird is bathing in a sink.", "A bird splashes around, under a running faucet."],
+        },
+        {"video": "YouTubeClips/zzit5b_-ukg_5_20.avi", "captions": ["A woman dances."]},
+    ]
+    assert not (out / "classes.txt").exists()  # captioning only
+    assert (out / "missing.txt").read_text() == "gone12345ab_1_9.avi\n"
+    printed = capsys.readouterr().out
+    assert "1 missing videos dropped before splitting (gone12345ab_1_9.avi)" in printed
+    assert "train: 2 clips, 2 captions" in printed and "test: 2 clips, 3 captions" in printed
+
+
+def test_msvd_first_appearance_and_mapping(tmp_path):
+    videos, corpus = make_msvd(tmp_path)
+    out = tmp_path / "first"
+    load_recipe("msvd").main(
+        ["--videos", str(videos), "--csv", str(corpus), "--out", str(out), "--train", "1", "--val", "1",
+         "--order", "first-appearance"]
+    )
+    assert names(out, "train") == ["mv89psg6zh4_33_46.avi"]
+    assert names(out, "val") == ["-4wsuPCjDBc_5_15.avi"]
+    assert names(out, "test") == ["zzit5b_-ukg_5_20.avi", "0lh_UWF9ZP4_21_26.avi", "0lh_UWF9ZP4_215_226.avi"]
+
+    mapping = tmp_path / "youtube_mapping.txt"
+    mapping.write_text("zzit5b_-ukg_5_20 vid2\n-4wsuPCjDBc_5_15 vid10\nmv89psg6zh4_33_46 vid1\n")
+    out = tmp_path / "mapped"
+    load_recipe("msvd").main(
+        ["--videos", str(videos), "--csv", str(corpus), "--out", str(out), "--train", "1", "--val", "1",
+         "--mapping", str(mapping)]
+    )
+    assert names(out, "train") == ["mv89psg6zh4_33_46.avi"]
+    assert names(out, "val") == ["zzit5b_-ukg_5_20.avi"]
+    assert names(out, "test") == ["-4wsuPCjDBc_5_15.avi"]
+
+
+def test_msvd_malformed_line_names_file_and_line(tmp_path):
+    videos, corpus = make_msvd(tmp_path)
+    corpus.write_text(MSVD_CSV + "abc,start,9,10,clean,20,English,Bad start.\n")
+    with pytest.raises(ManifestError, match=r"MSRVideoDescription\.csv:11: Start must be a whole number"):
+        load_recipe("msvd").main(["--videos", str(videos), "--csv", str(corpus), "--out", str(tmp_path / "o")])
+
+
+# ---------------------------------------------------------------- as scripts
+
+
+@pytest.mark.parametrize("name", ["ucf101", "hmdb51", "kinetics", "msrvtt", "msvd"])
+def test_recipes_run_as_files(name):
+    """``python datasets/NAME.py --help`` works: the scripts import vidrec without help."""
+    result = subprocess.run(
+        [sys.executable, str(REPO / "datasets" / f"{name}.py"), "--help"], capture_output=True, text=True, cwd=REPO
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--out" in result.stdout

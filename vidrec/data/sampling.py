@@ -1,0 +1,115 @@
+"""Which frames to read: pure functions from a frame count to sorted frame indices.
+
+Every function returns exactly ``num_frames`` sorted indices in ``[0, n)``. A video shorter
+than the clip is padded by repeating frames (indices repeat), never by inventing blank ones.
+Randomness comes only from the ``rng`` argument, so a seed reproduces a sample exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+__all__ = [
+    "segment_indices",
+    "uniform_indices",
+    "dense_clip_indices",
+    "multi_clip_indices",
+    "sample_indices",
+    "Strategy",
+]
+
+Strategy = Literal["segment", "uniform", "dense"]
+
+
+def _check(n: int, num_frames: int) -> None:
+    if n <= 0:
+        raise ValueError(f"video has no frames (n={n})")
+    if num_frames <= 0:
+        raise ValueError(f"num_frames must be positive, got {num_frames}")
+
+
+def segment_indices(n: int, num_frames: int, train: bool, rng: np.random.Generator | None = None) -> np.ndarray:
+    """TSN sampling: split ``[0, n)`` into ``num_frames`` equal segments, one frame from each.
+
+    Training takes a random frame inside each segment (temporal jitter as augmentation);
+    evaluation takes each segment's centre, so the same video always gives the same frames.
+    """
+    _check(n, num_frames)
+    # Segment k is [k*n/T, (k+1)*n/T); pick position (k + offset) * n / T. Multiplying before
+    # dividing keeps integer-valued positions exact (edges from linspace can land at
+    # 60.999... and floor one frame early).
+    if train:
+        rng = rng if rng is not None else np.random.default_rng()
+        offsets = rng.random(num_frames)  # in [0, 1)
+    else:
+        offsets = np.full(num_frames, 0.5)
+    picks = (np.arange(num_frames) + offsets) * n / num_frames
+    return np.clip(np.floor(picks).astype(np.int64), 0, n - 1)
+
+
+def uniform_indices(n: int, num_frames: int) -> np.ndarray:
+    """Evenly spaced frames including the first and the last."""
+    _check(n, num_frames)
+    return np.round(np.linspace(0, n - 1, num_frames)).astype(np.int64)
+
+
+def dense_clip_indices(
+    n: int,
+    num_frames: int,
+    stride: int = 1,
+    train: bool = False,
+    rng: np.random.Generator | None = None,
+    start: int | None = None,
+) -> np.ndarray:
+    """``num_frames`` consecutive frames ``stride`` apart (I3D/SlowFast-style clip).
+
+    The clip starts at a random position in training and is centred in evaluation, unless
+    ``start`` is given. Frames past the end repeat the last frame.
+    """
+    _check(n, num_frames)
+    if stride <= 0:
+        raise ValueError(f"stride must be positive, got {stride}")
+    span = (num_frames - 1) * stride + 1
+    max_start = max(n - span, 0)
+    if start is None:
+        if train:
+            rng = rng if rng is not None else np.random.default_rng()
+            start = int(rng.integers(0, max_start + 1))
+        else:
+            start = max_start // 2
+    start = int(np.clip(start, 0, max_start))
+    return np.minimum(start + np.arange(num_frames) * stride, n - 1).astype(np.int64)
+
+
+def multi_clip_indices(n: int, num_frames: int, num_clips: int, stride: int = 1) -> np.ndarray:
+    """Test-time views: ``num_clips`` dense clips with starts spread evenly over the video.
+
+    Returns ``(num_clips, num_frames)``; the views' scores are averaged at test time.
+    """
+    _check(n, num_frames)
+    if num_clips <= 0:
+        raise ValueError(f"num_clips must be positive, got {num_clips}")
+    span = (num_frames - 1) * stride + 1
+    max_start = max(n - span, 0)
+    starts = np.round(np.linspace(0, max_start, num_clips)).astype(np.int64)
+    return np.stack([dense_clip_indices(n, num_frames, stride, start=int(s)) for s in starts])
+
+
+def sample_indices(
+    strategy: Strategy,
+    n: int,
+    num_frames: int,
+    train: bool,
+    rng: np.random.Generator | None = None,
+    stride: int = 1,
+) -> np.ndarray:
+    """One sampled clip by strategy name (what configs choose with ``sampling:``)."""
+    if strategy == "segment":
+        return segment_indices(n, num_frames, train, rng)
+    if strategy == "uniform":
+        return uniform_indices(n, num_frames)
+    if strategy == "dense":
+        return dense_clip_indices(n, num_frames, stride, train, rng)
+    raise ValueError(f"unknown sampling strategy {strategy!r}; expected segment, uniform or dense")

@@ -1,0 +1,261 @@
+"""VidRecModule: trains a ``VideoRecognizer`` — losses, metrics, logging. The network lives in ``net``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
+from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
+
+from vidrec.data.vocab import Vocab
+from vidrec.models.backbone import EFFICIENTNET_LITE0, FrozenBackbone
+from vidrec.models.heads import ActionHead, CaptionDecoder
+from vidrec.models.net import VideoRecognizer
+from vidrec.models.temporal import LSTMEncoder
+
+__all__ = ["VidRecModule"]
+
+
+def _adamw(params):
+    return torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-2)
+
+
+class VidRecModule(pl.LightningModule):
+    """Action classification + captioning on top of a frozen CNN and an LSTM.
+
+    ``classes`` and ``vocab`` are linked from the datamodule by the CLI and saved as
+    hyperparameters, so a checkpoint alone rebuilds the model for inference.
+
+    Loss = cross-entropy on labelled clips (``label_smoothing``) + ``caption_weight`` x token
+    cross-entropy on clips with captions (padding ignored). A clip with only a label or only
+    captions contributes only that term.
+    """
+
+    def __init__(
+        self,
+        classes: list[str] | None = None,
+        vocab: list[str] | None = None,
+        backbone: str = EFFICIENTNET_LITE0,
+        weights: str = "DEFAULT",
+        spatial_pooling: Literal["avg", "grid"] = "avg",
+        grid: int = 2,
+        trainable_layers: int = 0,
+        temporal: Literal["lstm", "gru", "mean"] = "lstm",
+        hidden_size: int = 512,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        temporal_dropout: float = 0.5,
+        temporal_pooling: Literal["last", "mean", "attention"] = "last",
+        head_dropout: float = 0.5,
+        caption_embed_dim: int = 256,
+        caption_hidden_size: int = 512,
+        caption_dropout: float = 0.3,
+        caption_weight: float = 1.0,
+        label_smoothing: float = 0.0,
+        beam_size: int = 1,
+        max_caption_len: int = 20,
+        length_penalty: float = 0.0,
+        val_samples: int = 16,
+        optimizer: OptimizerCallable = _adamw,
+        scheduler: LRSchedulerCallable | None = None,
+    ):
+        super().__init__()
+        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
+        self.classes = list(classes or [])
+        self.vocab = Vocab(vocab) if vocab else None
+        if not self.classes and self.vocab is None:
+            raise ValueError("nothing to learn: no classes and no caption vocabulary (is the train manifest empty?)")
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+
+        bb = FrozenBackbone(backbone, weights, spatial_pooling, grid, trainable_layers)
+        enc = LSTMEncoder(bb.out_dim, temporal, hidden_size, num_layers, bidirectional, temporal_dropout, temporal_pooling)
+        head = ActionHead(enc.out_dim, len(self.classes), head_dropout) if self.classes else None
+        decoder = None
+        if self.vocab is not None:
+            decoder = CaptionDecoder(len(self.vocab), enc.out_dim, caption_embed_dim, caption_hidden_size, 1, caption_dropout)
+        self.net = VideoRecognizer(bb, enc, head, decoder)
+
+        n = max(len(self.classes), 1)
+        def metrics():  # noqa: E306 — one fresh collection per stage
+            return MetricCollection(
+                {
+                    "top1": MulticlassAccuracy(n, top_k=1, average="micro"),
+                    "top5": MulticlassAccuracy(n, top_k=min(5, n), average="micro"),
+                    "mean_class_acc": MulticlassAccuracy(n, average="macro"),
+                }
+            )
+        self.val_metrics, self.test_metrics = metrics(), metrics()
+        self.val_confusion, self.test_confusion = MulticlassConfusionMatrix(n), MulticlassConfusionMatrix(n)
+        self._captions: dict[str, list[dict]] = {"val": [], "test": []}
+        self._skipped: dict[str, list[str]] = {"train": [], "val": [], "test": []}
+
+    # -- shared step ---------------------------------------------------------------------
+    def _losses(self, batch: dict, encoding: torch.Tensor) -> tuple[torch.Tensor | None, dict, torch.Tensor | None]:
+        labels = batch["label"]
+        terms: dict[str, torch.Tensor] = {}
+        logits = None
+        if self.net.action_head is not None:
+            logits = self.net.action_head(encoding)  # (B, C)
+            has_label = labels >= 0
+            if has_label.any():
+                terms["action_loss"] = F.cross_entropy(
+                    logits[has_label], labels[has_label], label_smoothing=self.hparams.label_smoothing
+                )
+        ids = batch["caption_ids"]
+        if self.net.caption_decoder is not None and (ids[:, 1:] != Vocab.pad_id).any():
+            caption_logits = self.net.caption_decoder(encoding, ids)  # (B, L-1, V)
+            terms["caption_loss"] = F.cross_entropy(
+                caption_logits.reshape(-1, caption_logits.shape[-1]), ids[:, 1:].reshape(-1), ignore_index=Vocab.pad_id
+            )
+        if not terms:
+            return None, terms, logits
+        loss = terms.get("action_loss", 0.0) + self.hparams.caption_weight * terms.get("caption_loss", 0.0)
+        return loss, terms, logits
+
+    def _encode(self, batch: dict) -> torch.Tensor:
+        _, encoding = self.net.encode(frames=batch.get("frames"), features=batch.get("features"))
+        return encoding  # (B, H')
+
+    def training_step(self, batch: dict, batch_idx: int):
+        self._skipped["train"] += batch["skipped"]
+        if not batch["size"]:
+            return None  # every clip in the batch failed to decode: nothing to learn from
+        loss, terms, _ = self._losses(batch, self._encode(batch))
+        if loss is None:
+            return None
+        b = batch["size"]
+        self.log("train/loss", loss, prog_bar=True, batch_size=b)
+        for k, v in terms.items():
+            self.log(f"train/{k}", v, batch_size=b)
+        return loss
+
+    def _eval_step(self, batch: dict, stage: Literal["val", "test"]) -> None:
+        self._skipped[stage] += batch["skipped"]
+        if not batch["size"]:
+            return
+        encoding = self._encode(batch)
+        loss, terms, logits = self._losses(batch, encoding)
+        b = batch["size"]
+        if loss is not None:
+            self.log(f"{stage}/loss", loss, prog_bar=stage == "val", batch_size=b, sync_dist=True)
+            for k, v in terms.items():
+                self.log(f"{stage}/{k}", v, batch_size=b, sync_dist=True)
+        labels = batch["label"]
+        has_label = labels >= 0
+        preds = None
+        if logits is not None and has_label.any():
+            metrics = self.val_metrics if stage == "val" else self.test_metrics
+            confusion = self.val_confusion if stage == "val" else self.test_confusion
+            metrics.update(logits[has_label], labels[has_label])
+            confusion.update(logits[has_label], labels[has_label])
+            self.log_dict({f"{stage}/{k}": m for k, m in metrics.items()}, prog_bar=stage == "val", batch_size=b)
+            preds = logits.argmax(-1)
+        captions = None
+        if self.net.caption_decoder is not None and any(batch["captions"]):
+            ids = self.net.caption(encoding, self.hparams.beam_size, self.hparams.max_caption_len, self.hparams.length_penalty)
+            captions = [self.vocab.decode(row) for row in ids.tolist()]
+        for j in range(b):
+            self._captions[stage].append(
+                {
+                    "video": batch["video"][j],
+                    "label": self.classes[labels[j]] if labels[j] >= 0 else None,
+                    "pred": self.classes[preds[j]] if preds is not None else None,
+                    "references": batch["captions"][j],
+                    "caption": captions[j] if captions is not None else None,
+                }
+            )
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._eval_step(batch, "test")
+
+    def predict_step(self, batch: dict, batch_idx: int) -> list[dict]:
+        if not batch["size"]:
+            return [{"video": e.split(": ", 1)[0], "error": e} for e in batch["skipped"]]
+        encoding = self._encode(batch)
+        out = [{"video": v} for v in batch["video"]]
+        if self.net.action_head is not None:
+            probs = self.net.action_head(encoding).softmax(-1)
+            top = probs.topk(min(5, probs.shape[-1]), dim=-1)
+            for row, (p, i) in enumerate(zip(top.values.tolist(), top.indices.tolist())):
+                out[row]["actions"] = [{"label": self.classes[k], "prob": q} for k, q in zip(i, p)]
+        if self.net.caption_decoder is not None:
+            ids = self.net.caption(encoding, self.hparams.beam_size, self.hparams.max_caption_len, self.hparams.length_penalty)
+            for row, seq in enumerate(ids.tolist()):
+                out[row]["caption"] = self.vocab.decode(seq)
+        return out + [{"video": e.split(": ", 1)[0], "error": e} for e in batch["skipped"]]
+
+    # -- epoch ends ----------------------------------------------------------------------
+    def _report_skipped(self, stage: str) -> None:
+        skipped, self._skipped[stage] = self._skipped[stage], []
+        if skipped:
+            names = ", ".join(s.split(": ", 1)[0] for s in skipped[:5]) + (" ..." if len(skipped) > 5 else "")
+            rank_zero_warn(f"{stage} epoch {self.current_epoch}: skipped {len(skipped)} clip(s) that failed to decode: {names}")
+
+    def on_train_epoch_end(self) -> None:
+        self._report_skipped("train")
+
+    def _eval_epoch_end(self, stage: Literal["val", "test"]) -> None:
+        self._report_skipped(stage)
+        samples, self._captions[stage] = self._captions[stage], []
+        if self.trainer.sanity_checking:
+            return
+        scored = [s for s in samples if s["caption"] is not None and s["references"]]
+        if scored:
+            from vidrec.caption_metrics import caption_scores
+
+            # METEOR starts a Java process (seconds): on the test set only.
+            scores = caption_scores(
+                {str(i): s["references"] for i, s in enumerate(scored)},
+                {str(i): s["caption"] for i, s in enumerate(scored)},
+                meteor=stage == "test",
+            )
+            self.log_dict({f"{stage}/{k}": v for k, v in scores.items()}, sync_dist=True)
+        confusion = self.val_confusion if stage == "val" else self.test_confusion
+        if self.classes and confusion.update_count:
+            matrix = confusion.compute().cpu()
+            confusion.reset()
+            self._log_confusion(stage, matrix)
+        if samples:
+            self._log_samples(stage, samples[: self.hparams.val_samples])
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_epoch_end("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_epoch_end("test")
+
+    def _log_confusion(self, stage: str, matrix: torch.Tensor) -> None:
+        from vidrec import loggers
+
+        self.last_confusion = {"stage": stage, "matrix": matrix, "classes": self.classes}
+        loggers.log_confusion(self.logger, f"{stage}/confusion_matrix", matrix, self.classes, self.global_step)
+
+    def _log_samples(self, stage: str, samples: list[dict]) -> None:
+        from vidrec import loggers
+
+        loggers.log_samples(self.logger, f"{stage}/samples", samples, self.global_step)
+
+    # -- optimisation --------------------------------------------------------------------
+    def configure_optimizers(self):
+        # Only trainable parameters: a frozen backbone gets no optimizer state at all.
+        params = [p for p in self.parameters() if p.requires_grad]
+        optimizer = self.optimizer_factory(params)
+        if self.scheduler_factory is not None:
+            scheduler = self.scheduler_factory(optimizer)
+        else:
+            epochs = max(int(self.trainer.max_epochs or 1), 1) if self._trainer is not None else 1
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+    def on_fit_start(self) -> None:
+        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        frozen = sum(p.numel() for p in self.parameters() if not p.requires_grad)
+        rank_zero_info(f"vidrec: {trainable / 1e6:.2f}M trainable parameters, {frozen / 1e6:.2f}M frozen (backbone)")

@@ -1,0 +1,118 @@
+"""Output heads: ActionHead (class logits) and CaptionDecoder (S2VT-style LSTM language model)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["ActionHead", "CaptionDecoder"]
+
+
+class ActionHead(nn.Module):
+    """Dropout + linear: clip encoding ``(B, H)`` -> logits ``(B, C)``."""
+
+    def __init__(self, in_dim: int, num_classes: int, dropout: float = 0.5):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(in_dim, num_classes)
+
+    def forward(self, encoding: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.dropout(encoding))
+
+
+class CaptionDecoder(nn.Module):
+    """An LSTM that writes a sentence about a clip encoding.
+
+    The encoding initialises the LSTM state *and* is fed with every word (S2VT/LRCN
+    factored style), so the video is never forgotten in long sentences. Training uses teacher
+    forcing; inference uses greedy decoding or beam search.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        video_dim: int,
+        embed_dim: int = 256,
+        hidden_size: int = 512,
+        num_layers: int = 1,
+        dropout: float = 0.3,
+        bos_id: int = 1,
+        eos_id: int = 2,
+        pad_id: int = 0,
+    ):
+        super().__init__()
+        self.vocab_size, self.num_layers, self.hidden_size = vocab_size, num_layers, hidden_size
+        self.bos_id, self.eos_id, self.pad_id = bos_id, eos_id, pad_id
+        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
+        self.video_proj = nn.Linear(video_dim, embed_dim)
+        self.init_h = nn.Linear(video_dim, hidden_size * num_layers)
+        self.init_c = nn.Linear(video_dim, hidden_size * num_layers)
+        self.lstm = nn.LSTM(2 * embed_dim, hidden_size, num_layers, batch_first=True, dropout=dropout if num_layers > 1 else 0.0)
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden_size, vocab_size)
+
+    def _init_state(self, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b = video.shape[0]
+        h = torch.tanh(self.init_h(video)).view(b, self.num_layers, self.hidden_size).transpose(0, 1).contiguous()
+        c = torch.tanh(self.init_c(video)).view(b, self.num_layers, self.hidden_size).transpose(0, 1).contiguous()
+        return h, c  # each (layers, B, hidden)
+
+    def _step_inputs(self, tokens: torch.Tensor, video_emb: torch.Tensor) -> torch.Tensor:
+        words = self.embed(tokens)  # (B, L, E)
+        return torch.cat([self.dropout(words), video_emb[:, None, :].expand_as(words)], dim=-1)  # (B, L, 2E)
+
+    def forward(self, video: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """Teacher forcing. ``video`` (B, H), ``tokens`` (B, L) = ``<bos> w1 .. <eos> <pad>..``.
+
+        Returns logits (B, L-1, V) predicting ``tokens[:, 1:]``.
+        """
+        video_emb = torch.relu(self.video_proj(video))  # (B, E)
+        out, _ = self.lstm(self._step_inputs(tokens[:, :-1], video_emb), self._init_state(video))
+        return self.out(self.dropout(out))  # (B, L-1, V)
+
+    @torch.no_grad()
+    def greedy(self, video: torch.Tensor, max_len: int = 20) -> torch.Tensor:
+        """Most likely word at each step. Returns (B, <=max_len) ids, ``<pad>`` after ``<eos>``."""
+        return self.beam_search(video, beam_size=1, max_len=max_len)
+
+    @torch.no_grad()
+    def beam_search(
+        self, video: torch.Tensor, beam_size: int = 3, max_len: int = 20, length_penalty: float = 0.0
+    ) -> torch.Tensor:
+        """Beam search, batched over clips and beams. Returns (B, <=max_len) word ids.
+
+        Finished hypotheses are ranked by ``log p / len ** length_penalty`` (0 = raw log-prob,
+        1 = per-word average, which favours longer sentences).
+        """
+        b, k, v = video.shape[0], beam_size, self.vocab_size
+        video = video.repeat_interleave(k, dim=0)  # (B*K, H)
+        video_emb = torch.relu(self.video_proj(video))  # (B*K, E)
+        state = self._init_state(video)
+        tokens = torch.full((b * k, 1), self.bos_id, dtype=torch.long, device=video.device)
+        # Only the first beam is live at the start, so K copies don't yield K identical hypotheses.
+        scores = torch.full((b, k), float("-inf"), device=video.device)
+        scores[:, 0] = 0.0
+        finished = torch.zeros(b, k, dtype=torch.bool, device=video.device)
+        lengths = torch.zeros(b, k, device=video.device)
+        for _ in range(max_len):
+            out, state = self.lstm(self._step_inputs(tokens[:, -1:], video_emb), state)
+            logp = torch.log_softmax(self.out(out[:, -1]), dim=-1).view(b, k, v)  # (B, K, V)
+            # A finished beam may only extend with <pad> at no cost: it keeps its score.
+            logp = torch.where(finished[..., None], torch.full_like(logp, float("-inf")), logp)
+            logp[..., self.pad_id] = torch.where(finished, 0.0, float("-inf"))
+            total = (scores[..., None] + logp).view(b, k * v)  # (B, K*V)
+            scores, flat = total.topk(k, dim=-1)  # (B, K)
+            beam, word = flat // v, flat % v
+            base = (torch.arange(b, device=video.device) * k)[:, None]
+            order = (base + beam).view(-1)  # (B*K,) which old hypothesis each new one extends
+            tokens = torch.cat([tokens[order], word.view(-1, 1)], dim=1)
+            state = tuple(s[:, order] for s in state)
+            finished = finished.gather(1, beam)
+            lengths = lengths.gather(1, beam) + (~finished).float()
+            finished = finished | (word == self.eos_id)
+            if bool(finished.all()):
+                break
+        norm = scores / lengths.clamp(min=1) ** length_penalty if length_penalty else scores
+        best = norm.argmax(dim=-1)  # (B,)
+        tokens = tokens.view(b, k, -1)[torch.arange(b), best, 1:]  # drop <bos>: (B, L)
+        return tokens
