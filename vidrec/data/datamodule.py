@@ -7,7 +7,6 @@ either is built.
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -75,6 +74,8 @@ class VideoDataModule(pl.LightningDataModule):
         seed: int | None = None,
     ):
         super().__init__()
+        # Saved into checkpoints: inference needs the same frames, size and sampling.
+        self.save_hyperparameters()
         self.manifests = {"train": train_manifest, "val": val_manifest, "test": test_manifest, "predict": predict_manifest}
         self.num_frames, self.sampling, self.stride = num_frames, sampling, stride
         self.frame_size, self.resize, self.hflip, self.color_jitter = frame_size, resize, hflip, color_jitter
@@ -238,7 +239,3 @@ class VideoDataModule(pl.LightningDataModule):
         x = batch.get(key)
         shape = tuple(x.shape) if x is not None else ()
         return f"{key} {shape} {getattr(x, 'dtype', '')}, labels {batch.get('label', torch.empty(0)).tolist()}, skipped {len(batch['skipped'])}"
-
-
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in ("1", "true", "yes")
