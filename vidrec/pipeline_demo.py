@@ -104,6 +104,13 @@ def main(argv: list[str] | None = None) -> dict:
     if not args.skip_baseline:
         runs["mean"] = _train_and_test(args.config, data, out / "mean", epochs, ["--model.temporal", "mean"])
 
+    print("\n[demo] test split, top-1 accuracy   (reversed pairs = the same frames played backwards)")
+    print(f"  {'temporal model':<16}{'reversed pairs':>16}{'symmetric':>12}{'all':>8}{'BLEU-4':>9}")
+    for name, r in runs.items():
+        print(
+            f"  {name:<16}{r['reversed_pairs_top1']:>16.1%}{r['symmetric_top1']:>12.1%}"
+            f"{r['test/top1']:>8.1%}{r.get('test/bleu4', float('nan')):>9.3f}"
+        )
     from vidrec.predict import Predictor
 
     predictor = Predictor.from_checkpoint(runs["lstm"]["checkpoint"])
@@ -120,13 +127,6 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"  {a.prob:6.1%}  {a.label}")
         print(f"  caption: {pred.caption!r}")
 
-    print("\n[demo] test split, top-1 accuracy   (reversed pairs = the same frames played backwards)")
-    print(f"  {'temporal model':<16}{'reversed pairs':>16}{'symmetric':>12}{'all':>8}{'BLEU-4':>9}")
-    for name, r in runs.items():
-        print(
-            f"  {name:<16}{r['reversed_pairs_top1']:>16.1%}{r['symmetric_top1']:>12.1%}"
-            f"{r['test/top1']:>8.1%}{r.get('test/bleu4', float('nan')):>9.3f}"
-        )
     elapsed = time.perf_counter() - t0
     print(f"[demo] done in {elapsed / 60:.1f} min; checkpoints: {', '.join(r['checkpoint'] for r in runs.values())}")
     summary = {"runs": runs, "predictions": predictions, "seconds": elapsed}

@@ -70,7 +70,7 @@ class ClipSpec:
 
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     """A dark textured background: flat, gradient or blurred noise, in a random hue."""
-    base = rng.uniform(10, 80, size=3)
+    base = rng.uniform(10, 70, size=3)
     kind = rng.integers(3)
     if kind == 0:
         bg = np.broadcast_to(base, (size, size, 3)).copy()
@@ -82,7 +82,7 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     else:
         noise = rng.normal(0, 1, size=(size // 8 + 1, size // 8 + 1, 3)).astype(np.float32)
         noise = cv2.resize(noise, (size, size), interpolation=cv2.INTER_CUBIC)
-        bg = base + noise * 15
+        bg = base + noise * 10
     return np.clip(bg, 0, 255).astype(np.float32)
 
 
@@ -124,9 +124,9 @@ def render_clip(spec: ClipSpec, num_frames: int = 16, size: int = 112) -> np.nda
     bg = _background(rng, size)
     color = np.array(COLORS[spec.color], np.float32)
     t = np.linspace(0.0, 1.0, num_frames)  # normalised time
-    speed = rng.uniform(0.7, 1.0)  # fraction of the full motion/size range covered
-    noise_sigma = rng.uniform(0, 8)
-    r_base = size * rng.uniform(0.11, 0.17)
+    speed = rng.uniform(0.8, 1.0)  # fraction of the full motion/size range covered
+    noise_sigma = rng.uniform(0, 6)
+    r_base = size * rng.uniform(0.14, 0.2)
     margin = r_base * 1.3
     cx0, cy0 = rng.uniform(margin, size - margin, size=2)
 
@@ -137,7 +137,7 @@ def render_clip(spec: ClipSpec, num_frames: int = 16, size: int = 112) -> np.nda
     light = np.ones(num_frames)
     travel = (size - 2 * margin) * speed
     if spec.action == "grow":
-        r = size * (0.05 + (rng.uniform(0.22, 0.3) - 0.05) * speed * t)
+        r = size * (0.05 + (rng.uniform(0.3, 0.38) - 0.05) * speed * t)
         cx[:], cy[:] = size / 2 + rng.uniform(-8, 8, size=2)
     elif spec.action == "move_right":
         start = rng.uniform(margin, size - margin - travel)
