@@ -101,8 +101,19 @@ class DecordReader:
             self.fps = float(self._vr.get_avg_fps() or 0.0) or 25.0
         except (decord.DECORDError, RuntimeError, ValueError) as e:
             raise VideoDecodeError(self.path, f"cannot open video ({_short(e)})") from None
-        self.num_frames = _last_decodable(self.path, reported, self._can_decode)
-        self._vr.seek(0)
+        self._fallback: OpenCVReader | None = None
+        if reported <= 0:
+            raise VideoDecodeError(self.path, "container reports no video frames")
+        if self._can_decode(reported - 1):
+            self.num_frames = reported
+            self._vr.seek(0)
+        else:
+            # A damaged file: decord's threaded decoder then fails at random later on, even
+            # on frames it decoded before (seen on truncated MJPG), so OpenCV, which
+            # fails deterministically, reads this file instead.
+            self._vr = None
+            self._fallback = OpenCVReader(self.path)
+            self.num_frames = self._fallback.num_frames
 
     def _can_decode(self, index: int) -> bool:
         try:
@@ -113,6 +124,8 @@ class DecordReader:
             return False
 
     def get_frames(self, indices: Sequence[int]) -> np.ndarray:
+        if self._fallback is not None:
+            return self._fallback.get_frames(indices)
         idx = _check_indices(self.path, indices, self.num_frames)
         try:
             frames = self._vr.get_batch(idx).asnumpy()  # (T, H, W, 3) uint8 RGB
@@ -129,6 +142,8 @@ class DecordReader:
         # decord frees its demuxer/decoder when the object is collected; dropping the only
         # reference now keeps 1000 opens in a row from holding 1000 decoders.
         self._vr = None
+        if self._fallback is not None:
+            self._fallback.close()
 
     def __enter__(self) -> "DecordReader":
         return self
