@@ -81,8 +81,11 @@ class FeatureCache:
         an error entry, so they are skipped (and reported) without being retried each epoch.
         """
         self.root.mkdir(parents=True, exist_ok=True)
-        todo = [(i, v) for i in range(len(records)) for v in range(views) if not self.path(records[i], setting, v).exists()]
-        todo = todo[rank::world_size]  # under DDP each rank extracts its own share
+        # Under DDP each rank extracts its own share. Split *before* looking at what is cached:
+        # the others are writing files meanwhile, so a rank that looked later would see a
+        # shorter list, and its share of it would shift (clips missed by all, or done twice).
+        todo = [(i, v) for i in range(len(records)) for v in range(views)][rank::world_size]
+        todo = [(i, v) for i, v in todo if not self.path(records[i], setting, v).exists()]
         if not todo:
             return 0
         self.backbone.to(device).eval()

@@ -80,7 +80,7 @@ class VidRecModule(pl.LightningModule):
             decoder = CaptionDecoder(len(self.vocab), enc.out_dim, caption_embed_dim, caption_hidden_size, 1, caption_dropout)
         self.net = VideoRecognizer(bb, enc, head, decoder)
 
-        n = max(len(self.classes), 1)
+        n = max(len(self.classes), 2)  # torchmetrics needs >= 2 classes; unused without an action head
         def metrics():  # noqa: E306 — one fresh collection per stage
             return MetricCollection(
                 {

@@ -33,3 +33,272 @@ def plot_confusion_matrix(matrix: torch.Tensor | np.ndarray, classes: list[str],
                             fontsize=6, color="white" if m[i, j] > 0.5 else "black")
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------------------
+# Predictions: annotated video, probability timeline, probability bars
+# --------------------------------------------------------------------------------------
+
+__all__ += ["annotate_video", "plot_timeline", "probability_bars", "open_video_writer"]
+
+_WRITER_CODEC: dict[str, str] = {}  # container suffix -> first fourcc this OpenCV build could open
+
+
+def open_video_writer(path, fps: float, width: int, height: int):
+    """``cv2.VideoWriter`` for ``path``: H.264 (``avc1``) when this OpenCV build can encode it,
+    else MPEG-4 Part 2 (``mp4v``). Returns ``(writer, fourcc)``."""
+    import cv2
+
+    suffix = str(path).rsplit(".", 1)[-1].lower()
+    probing = suffix not in _WRITER_CODEC
+    codes = ["avc1", "mp4v"] if probing else [_WRITER_CODEC[suffix]]
+    for code in codes:
+        # A build without an H.264 encoder refuses avc1 with several lines of FFmpeg and
+        # OpenCV errors on stderr; that is expected, so the first probe is silenced.
+        with _quiet_stderr(probing and code != codes[-1]):
+            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*code), float(fps), (int(width), int(height)))
+        if writer.isOpened():
+            _WRITER_CODEC[suffix] = code
+            return writer, code
+        writer.release()
+    raise RuntimeError(f"{path}: OpenCV cannot open a video writer (tried {', '.join(codes)})")
+
+
+class _quiet_stderr:
+    """Send file descriptor 2 to /dev/null for a moment (C libraries write there directly)."""
+
+    def __init__(self, active: bool = True):
+        self.active, self.saved = active, None
+
+    def __enter__(self):
+        import os
+        import sys
+
+        if self.active:
+            try:
+                sys.stderr.flush()
+                self.saved = os.dup(2)
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 2)
+                os.close(devnull)
+            except OSError:  # no real fd 2 (some embedded interpreters): just stay noisy
+                self.saved = None
+        return self
+
+    def __exit__(self, *exc):
+        import os
+
+        if self.saved is not None:
+            os.dup2(self.saved, 2)
+            os.close(self.saved)
+            self.saved = None
+
+
+def _window_at(timeline, centres: list[float], t: float):
+    """The window covering time ``t`` whose centre is nearest (nearest centre if none covers it)."""
+    import bisect
+
+    k = bisect.bisect_left(centres, t)
+    candidates = [timeline[i] for i in (k - 1, k) if 0 <= i < len(timeline)]
+    covering = [w for w in candidates if w.start <= t < w.end] or candidates
+    return min(covering, key=lambda w: abs(w.centre - t))
+
+
+def _wrap(text: str, font, scale: float, thickness: int, max_width: int, max_lines: int) -> list[str]:
+    """Greedy word wrap to ``max_width`` pixels; the last line gets an ellipsis if cut."""
+    import cv2
+
+    def width(s: str) -> int:
+        return cv2.getTextSize(s, font, scale, thickness)[0][0]
+
+    lines: list[str] = []
+    words = text.split()
+    line = ""
+    for i, word in enumerate(words):
+        candidate = f"{line} {word}".strip()
+        if width(candidate) <= max_width or not line:
+            line = candidate
+            continue
+        lines.append(line)
+        line = word
+        if len(lines) == max_lines:
+            line = ""
+            last = lines[-1]
+            while last and width(last + "...") > max_width:
+                last = last[:-1]
+            lines[-1] = last.rstrip() + "..."
+            break
+    if line:
+        lines.append(line)
+    return lines[:max_lines]
+
+
+def _draw_text_band(frame: np.ndarray, lines: list[tuple[str, tuple[int, int, int], float]], scale: float, thickness: int) -> None:
+    """Draw ``lines`` (text, BGR colour, relative size) on a dark translucent band at the bottom, in place."""
+    import cv2
+
+    if not lines:
+        return
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    h = frame.shape[0]
+    metrics = []
+    for text, colour, rel in lines:
+        (_, text_h), baseline = cv2.getTextSize("Ag", font, scale * rel, thickness)
+        metrics.append((text_h, int(round((text_h + baseline) * 1.3))))
+    pad = max(int(round(metrics[0][0] * 0.5)), 3)
+    band_h = min(sum(m[1] for m in metrics) + pad, h)
+    top = h - band_h
+    region = frame[top:, :]
+    # 65% black under the text: legible on bright frames while the picture still shows through
+    region[:] = (region.astype(np.float32) * 0.35).astype(np.uint8)
+    y = top + pad
+    for (text, colour, rel), (text_h, line_h) in zip(lines, metrics):
+        y_base = y + text_h
+        # A drop shadow keeps letters readable where the band is still light. (Not a thicker
+        # black stroke: Hershey glyph advances grow with thickness, so it would drift right.)
+        off = max(1, thickness)
+        cv2.putText(frame, text, (pad + off, y_base + off), font, scale * rel, (0, 0, 0), thickness, cv2.LINE_AA)
+        cv2.putText(frame, text, (pad, y_base), font, scale * rel, colour, thickness, cv2.LINE_AA)
+        y += line_h
+
+
+def annotate_video(src, dst, prediction, fps: float | None = None, min_height: int = 360):
+    """Write ``dst`` (mp4): ``src`` with the top action, its probability and the caption on every frame.
+
+    With a timeline, each frame shows the window covering its time (nearest window centre).
+    Videos shorter than ``min_height`` pixels are upscaled (integer factor, nearest
+    neighbour) so the text is legible; the frame count is unchanged. ``fps`` defaults to the
+    source's. Returns ``dst``.
+    """
+    import math
+
+    import cv2
+
+    cap = cv2.VideoCapture(str(src))
+    if not cap.isOpened():
+        raise RuntimeError(f"{src}: cannot open video for annotation")
+    src_fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0) or 25.0
+    fps = float(fps or src_fps)
+    timeline = list(prediction.timeline or [])
+    centres = [w.centre for w in timeline]
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    writer = None
+    cache: dict[int, list] = {}  # id(window or prediction) -> rendered text lines
+    try:
+        index = 0
+        while True:
+            ok, frame = cap.read()
+            if not ok or frame is None:
+                break
+            if writer is None:
+                h0, w0 = frame.shape[:2]
+                factor = max(1, int(math.ceil(min_height / h0))) if h0 < min_height else 1
+                out_w, out_h = w0 * factor, h0 * factor
+                out_w += out_w % 2  # H.264/MPEG-4 want even sizes
+                out_h += out_h % 2
+                writer, _ = open_video_writer(dst, fps, out_w, out_h)
+                scale = out_h / 560.0  # ~0.65 at 360 px, ~1.3 at 720 px
+                thickness = max(1, int(round(scale * 1.6)))
+            if frame.shape[1] != out_w or frame.shape[0] != out_h:
+                frame = cv2.resize(frame, (out_w, out_h), interpolation=cv2.INTER_NEAREST)
+            source = _window_at(timeline, centres, index / src_fps) if timeline else prediction
+            key = id(source)
+            if key not in cache:
+                lines: list[tuple[str, tuple[int, int, int], float]] = []
+                if source.actions:
+                    top = source.actions[0]
+                    lines.append((f"{top.label}  {top.prob * 100:.0f}%", (80, 230, 255), 1.0))  # amber (BGR)
+                if source.caption:
+                    margin = 2 * max(3, int(round(scale * 12)))
+                    for text in _wrap(source.caption, font, scale * 0.85, thickness, out_w - margin, 2):
+                        lines.append((text, (255, 255, 255), 0.85))
+                cache[key] = lines
+            _draw_text_band(frame, cache[key], scale, thickness)
+            writer.write(frame)
+            index += 1
+    finally:
+        cap.release()
+        if writer is not None:
+            writer.release()
+    if writer is None:
+        raise RuntimeError(f"{src}: no frame could be read")
+    return dst
+
+
+def _timeline_series(prediction):
+    """Window centres (M,) and {class: probabilities (M,)} (NaN where a class is unknown)."""
+    timeline = prediction.timeline or []
+    centres = np.array([w.centre for w in timeline], dtype=float)
+    classes = getattr(prediction, "classes", None)
+    if classes and all(getattr(w, "probs", None) is not None for w in timeline):
+        probs = np.stack([np.asarray(w.probs, dtype=float) for w in timeline])  # (M, C)
+        return centres, {c: probs[:, i] for i, c in enumerate(classes)}
+    # Read back from JSON: only each window's top-k is known.
+    series: dict[str, np.ndarray] = {}
+    for m, w in enumerate(timeline):
+        for a in w.actions:
+            series.setdefault(a.label, np.full(len(timeline), np.nan))[m] = a.prob
+    return centres, series
+
+
+def plot_timeline(prediction, path, top: int = 5):
+    """Line plot of the ``top`` classes' probabilities over the video (at window centres).
+
+    Classes are ranked by their highest probability in any window. Needs a prediction made
+    with windows. Saves a PNG at ``path`` and returns ``path``.
+    """
+    from pathlib import Path
+
+    if not prediction.timeline:
+        raise ValueError(f"{prediction.video}: no timeline to plot (predict with a window)")
+    centres, series = _timeline_series(prediction)
+    ranked = sorted(series, key=lambda c: -np.nanmax(series[c]))[:top]
+    fig, ax = plt.subplots(figsize=(10, 4.2))
+    try:
+        cmap = plt.get_cmap("tab10")
+        for k, label in enumerate(ranked):
+            y = series[label]
+            marker = "o" if len(centres) <= 40 else None
+            ax.plot(centres, y, label=f"{label} (max {np.nanmax(y):.2f})", color=cmap(k % 10), linewidth=2,
+                    marker=marker, markersize=4)
+        end = max(w.end for w in prediction.timeline)
+        ax.set_xlim(0, max(end, 1e-6))
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("time (s) — window centres")
+        ax.set_ylabel("probability")
+        ax.set_title(Path(str(prediction.video)).name)
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
+        fig.tight_layout()
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120)
+    finally:
+        plt.close(fig)
+    return path
+
+
+def probability_bars(actions, top: int = 5):
+    """Horizontal bar chart of the top actions (``ActionScore``s or ``{"label", "prob"}`` dicts).
+
+    The most likely action is the top bar; returns the matplotlib ``Figure`` (caller closes it).
+    """
+    items = [(a["label"], float(a["prob"])) if isinstance(a, dict) else (a.label, float(a.prob)) for a in actions]
+    items = sorted(items, key=lambda x: -x[1])[:top]
+    fig, ax = plt.subplots(figsize=(6, 0.5 * max(len(items), 1) + 1.0))
+    if not items:
+        ax.text(0.5, 0.5, "no actions", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    labels, probs = zip(*items)
+    y = np.arange(len(items))[::-1]
+    bars = ax.barh(y, probs, color=["#2b7bba"] + ["#8fb8de"] * (len(items) - 1))
+    ax.set_yticks(y, labels)
+    ax.set_xlim(0, 1.0)
+    ax.set_xlabel("probability")
+    for bar, p in zip(bars, probs):
+        inside = p > 0.8
+        ax.text(p - 0.01 if inside else p + 0.01, bar.get_y() + bar.get_height() / 2, f"{p:.2f}",
+                va="center", ha="right" if inside else "left", color="white" if inside else "black", fontsize=9)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    return fig

@@ -97,6 +97,7 @@ class CaptionDecoder(nn.Module):
         for _ in range(max_len):
             out, state = self.lstm(self._step_inputs(tokens[:, -1:], video_emb), state)
             logp = torch.log_softmax(self.out(out[:, -1]), dim=-1).view(b, k, v)  # (B, K, V)
+            logp[..., self.bos_id] = float("-inf")  # <bos> only ever starts a sentence
             # A finished beam may only extend with <pad> at no cost: it keeps its score.
             logp = torch.where(finished[..., None], torch.full_like(logp, float("-inf")), logp)
             logp[..., self.pad_id] = torch.where(finished, 0.0, float("-inf"))

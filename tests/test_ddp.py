@@ -1,0 +1,77 @@
+"""Two-process DDP on CPU (gloo) with the feature cache: every clip extracted exactly once."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from vidrec.data.datamodule import VideoDataModule
+from vidrec.data.manifest import read_manifest
+from vidrec.features import FeatureCache
+from vidrec.models.backbone import FrozenBackbone
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes_with_feature_cache(tmp_path, tiny_dataset):
+    cache_dir = tmp_path / "cache"
+    root = tmp_path / "run"
+    env = dict(os.environ)
+    env.update(
+        {
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(_free_port()),
+            "OMP_NUM_THREADS": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.pop("LOCAL_RANK", None)
+    env.pop("WORLD_SIZE", None)
+    args = [
+        sys.executable, str(REPO / "train.py"), "fit",
+        "--config", str(REPO / "configs" / "debug.yaml"),
+        "--data.train_manifest", str(tiny_dataset / "train.jsonl"),
+        "--data.val_manifest", str(tiny_dataset / "val.jsonl"),
+        "--data.cache_dir", str(cache_dir),
+        "--trainer.strategy", "ddp",
+        "--trainer.devices", "2",
+        "--trainer.accelerator", "cpu",
+        "--trainer.default_root_dir", str(root),
+        "--trainer.logger.save_dir", str(root),
+        "--trainer.enable_progress_bar", "false",
+    ]
+    proc = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "GLOBAL_RANK: 1" in proc.stderr + proc.stdout  # really two processes
+    assert sorted(root.rglob("last.ckpt")), "no checkpoint written"
+
+    # Exactly one cache file per clip, at exactly the paths the clips map to: no clip
+    # missed, none written twice under another name, nothing half-written left over.
+    train = read_manifest(tiny_dataset / "train.jsonl")
+    val = read_manifest(tiny_dataset / "val.jsonl")
+    dm = VideoDataModule(
+        train_manifest=str(tiny_dataset / "train.jsonl"), num_frames=4, frame_size=32, num_workers=0
+    )
+    cache = FeatureCache(cache_dir, FrozenBackbone("mobilenet_v3_small", "none"))
+    setting = dm.cache_setting(train=False)  # cache_train_views=0: train uses eval-style features
+    expected = {cache.path(r, setting) for r in train + val}
+    assert len(expected) == len(train) + len(val)
+    written = set(cache_dir.rglob("*"))
+    files = {p for p in written if p.is_file()}
+    assert files == expected
+    for p in files:
+        item = torch.load(p, map_location="cpu", weights_only=True)
+        assert item["features"].shape == (4, 576)

@@ -1,0 +1,152 @@
+"""ONNX export (vidrec.export): parity with PyTorch at several batch sizes and clip lengths."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from vidrec.export import INPUT_NAME, OUTPUT_NAME, export_onnx, read_metadata  # noqa: E402
+
+TOL = 1e-4
+
+
+def _session(path):
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def _max_diff(session, net, batch: int, frames: int, size: int, seed: int = 0) -> float:
+    x = torch.randn(batch, frames, 3, size, size, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        expected = net(x).numpy()
+    (got,) = session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})
+    assert got.shape == expected.shape == (batch, net.action_head.fc.out_features)
+    return float(np.abs(got - expected).max())
+
+
+def _load_net(ckpt):
+    from vidrec.lit_module import VidRecModule
+
+    return VidRecModule.load_from_checkpoint(str(ckpt), map_location="cpu", weights="none").net.eval()
+
+
+def _fake_checkpoint(path, data: dict | None = None, **hparams):
+    """A checkpoint ``load_from_checkpoint`` accepts, of an untrained module (no training run).
+
+    Returns the module's network in eval mode, the reference for parity checks.
+    """
+    import pytorch_lightning as pl
+
+    from vidrec.lit_module import VidRecModule
+
+    module = VidRecModule(**{"backbone": "mobilenet_v3_small", "weights": "none", "hidden_size": 16, **hparams})
+    torch.save(
+        {
+            "state_dict": module.state_dict(),
+            "hyper_parameters": dict(module.hparams),
+            "pytorch-lightning_version": pl.__version__,
+            "datamodule_hyper_parameters": data or {},
+        },
+        path,
+    )
+    return module.net.eval()
+
+
+# --------------------------------------------------------------------------------------
+# The trained tiny model (mobilenet_v3_small, 32 px, T=4)
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_checkpoint, tmp_path_factory):
+    out = tmp_path_factory.mktemp("onnx") / "sub" / "model.onnx"
+    path = export_onnx(tiny_checkpoint, out)
+    assert path == out and out.is_file()
+    assert not list(out.parent.glob("*.tmp"))
+    return path
+
+
+@pytest.mark.slow
+def test_onnx_matches_pytorch_with_dynamic_batch_and_frames(tiny_checkpoint, exported):
+    net = _load_net(tiny_checkpoint)
+    session = _session(exported)
+    (inp,), (out,) = session.get_inputs(), session.get_outputs()
+    assert inp.name == INPUT_NAME and out.name == OUTPUT_NAME
+    assert isinstance(inp.shape[0], str) and isinstance(inp.shape[1], str)  # symbolic batch and T
+    assert inp.shape[2:] == [3, 32, 32]
+    diffs = {(b, t): _max_diff(session, net, b, t, 32, seed=b * 10 + t) for b, t in [(2, 4), (3, 7), (1, 1)]}
+    print("max abs diff ONNX vs PyTorch:", diffs)
+    assert max(diffs.values()) < TOL, diffs
+
+
+@pytest.mark.slow
+def test_metadata_has_classes_and_normalisation(tiny_checkpoint, exported):
+    ckpt = torch.load(tiny_checkpoint, map_location="cpu", weights_only=False)
+    meta = read_metadata(exported)
+    assert meta["classes"] == ckpt["hyper_parameters"]["classes"]
+    raw = {p.key: p.value for p in onnx.load(str(exported)).metadata_props}
+    assert json.loads(raw["classes"]) == ckpt["hyper_parameters"]["classes"]  # plain JSON, no helper needed
+    norm = _load_net(tiny_checkpoint).backbone.normalization
+    assert meta["mean"] == pytest.approx(list(norm.mean)) and meta["std"] == pytest.approx(list(norm.std))
+    assert meta["num_frames"] == 4 and meta["frame_size"] == [32, 32]
+    onnx.checker.check_model(onnx.load(str(exported)), full_check=True)
+
+
+# --------------------------------------------------------------------------------------
+# Untrained checkpoints: other temporal models, unsupported cases
+# --------------------------------------------------------------------------------------
+
+
+def test_bidirectional_two_layer_lstm_with_attention_and_overrides(tmp_path):
+    """Both directions' final states + attention pooling; T and frame size passed explicitly
+    (this checkpoint has no datamodule hyperparameters)."""
+    ckpt = tmp_path / "bi.ckpt"
+    net = _fake_checkpoint(ckpt, classes=["a", "b", "c"], bidirectional=True, num_layers=2, temporal_pooling="attention")
+    path = export_onnx(ckpt, tmp_path / "bi.onnx", num_frames=3, frame_size=16)
+    session = _session(path)
+    assert session.get_inputs()[0].shape[2:] == [3, 16, 16]
+    for b, t in [(2, 3), (3, 7)]:
+        assert _max_diff(session, net, b, t, 16) < TOL
+    meta = read_metadata(path)
+    assert meta["classes"] == ["a", "b", "c"] and meta["num_frames"] == 3 and meta["frame_size"] == [16, 16]
+
+
+def test_caption_only_model_is_refused(tmp_path):
+    ckpt = tmp_path / "captions.ckpt"
+    torch.save(
+        {
+            "state_dict": {},
+            "hyper_parameters": {"classes": None, "vocab": ["<pad>", "<bos>", "<eos>", "<unk>", "a"]},
+            "datamodule_hyper_parameters": {"num_frames": 4, "frame_size": 32},
+        },
+        ckpt,
+    )
+    with pytest.raises(ValueError, match="no action head"):
+        export_onnx(ckpt, tmp_path / "captions.onnx")
+    assert not (tmp_path / "captions.onnx").exists()
+
+
+def test_missing_checkpoint(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not found"):
+        export_onnx(tmp_path / "nope.ckpt", tmp_path / "m.onnx")
+
+
+def test_specialised_frame_axis_is_caught():
+    """An exporter that baked the example's T into the input shape must not pass silently."""
+    from onnx import TensorProto, helper
+
+    from vidrec.export import _check_dynamic_axes
+
+    def graph(shape):
+        x = helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, shape)
+        y = helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, shape)
+        return helper.make_model(helper.make_graph([helper.make_node("Identity", [INPUT_NAME], [OUTPUT_NAME])], "g", [x], [y]))
+
+    _check_dynamic_axes(graph(["batch", "frames", 3, 32, 32]))
+    with pytest.raises(RuntimeError, match="specialised the frames axis"):
+        _check_dynamic_axes(graph(["batch", 4, 3, 32, 32]))

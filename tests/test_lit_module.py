@@ -1,0 +1,307 @@
+"""VidRecModule: which loss terms a batch produces and their exact values, logged metrics,
+and caption scores (BLEU/ROUGE/CIDEr, METEOR with or without Java)."""
+
+from __future__ import annotations
+
+import csv
+import math
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vidrec.caption_metrics import caption_scores
+from vidrec.data.datasets import collate_clips
+from vidrec.data.vocab import Vocab
+from vidrec.lit_module import VidRecModule
+
+CLASSES = ["jump", "run", "walk"]
+SENTENCES = ["a man runs", "a woman walks to the left", "someone jumps", "a man walks"]
+T, D = 3, 576  # frames, mobilenet_v3_small feature size
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def vocab() -> Vocab:
+    return Vocab.build(SENTENCES)
+
+
+def _module(vocab: Vocab | None, classes=CLASSES, **kw) -> VidRecModule:
+    torch.manual_seed(0)
+    kw = {"hidden_size": 8, "caption_embed_dim": 4, "caption_hidden_size": 8, **kw}
+    module = VidRecModule(
+        classes=classes, vocab=vocab.itos if vocab else None, backbone="mobilenet_v3_small", weights="none", **kw
+    )
+    return module.eval()  # dropout off: losses are deterministic and checkable
+
+
+@pytest.fixture(scope="module")
+def module(vocab) -> VidRecModule:
+    return _module(vocab)
+
+
+def _item(i: int, vocab: Vocab, label: int | None, caption: str | None) -> dict:
+    g = torch.Generator().manual_seed(i)
+    return {
+        "features": torch.randn(T, D, generator=g),
+        "label": -1 if label is None else label,
+        "captions": [caption] if caption else [],
+        "caption_ids": vocab.encode(caption) if caption else [],
+        "video": f"clip{i}.mp4",
+        "index": i,
+    }
+
+
+def _batch(vocab: Vocab, rows: list[tuple[int | None, str | None]]) -> dict:
+    return collate_clips([_item(i, vocab, label, cap) for i, (label, cap) in enumerate(rows)])
+
+
+def _manual_terms(module: VidRecModule, batch: dict, label_smoothing: float = 0.0) -> dict[str, torch.Tensor]:
+    """The losses written out by hand from the network's outputs."""
+    with torch.no_grad():
+        _, enc = module.net.encode(features=batch["features"])
+        out = {}
+        labels = batch["label"]
+        keep = labels >= 0
+        if keep.any():
+            logits = module.net.action_head(enc)
+            out["action_loss"] = F.cross_entropy(logits[keep], labels[keep], label_smoothing=label_smoothing)
+        ids = batch["caption_ids"]
+        if (ids[:, 1:] != 0).any():
+            logp = module.net.caption_decoder(enc, ids).log_softmax(-1)  # (B, L-1, V)
+            nll = []
+            for b in range(ids.shape[0]):
+                for t in range(ids.shape[1] - 1):
+                    target = int(ids[b, t + 1])
+                    if target != Vocab.pad_id:
+                        nll.append(-logp[b, t, target])
+            out["caption_loss"] = torch.stack(nll).mean()
+    return out
+
+
+def _losses(module, batch):
+    with torch.no_grad():
+        _, enc = module.net.encode(features=batch["features"])
+        return module._losses(batch, enc)
+
+
+def test_only_labels_gives_only_action_loss(module, vocab):
+    batch = _batch(vocab, [(0, None), (2, None), (1, None)])
+    loss, terms, logits = _losses(module, batch)
+    assert set(terms) == {"action_loss"}
+    assert logits.shape == (3, len(CLASSES))
+    manual = _manual_terms(module, batch)
+    torch.testing.assert_close(loss, manual["action_loss"])
+    with torch.no_grad():
+        torch.testing.assert_close(module.training_step(batch, 0), manual["action_loss"])
+
+
+def test_only_captions_gives_only_caption_loss(module, vocab):
+    batch = _batch(vocab, [(None, SENTENCES[0]), (None, SENTENCES[1])])
+    loss, terms, _ = _losses(module, batch)
+    assert set(terms) == {"caption_loss"}
+    torch.testing.assert_close(loss, _manual_terms(module, batch)["caption_loss"])
+
+
+def test_mixed_batch_uses_each_clip_for_what_it_has(module, vocab):
+    rows = [(0, SENTENCES[0]), (None, SENTENCES[1]), (2, None), (1, SENTENCES[2])]
+    batch = _batch(vocab, rows)
+    loss, terms, _ = _losses(module, batch)
+    assert set(terms) == {"action_loss", "caption_loss"}
+    manual = _manual_terms(module, batch)
+    torch.testing.assert_close(terms["action_loss"], manual["action_loss"])
+    torch.testing.assert_close(terms["caption_loss"], manual["caption_loss"])
+    torch.testing.assert_close(loss, manual["action_loss"] + manual["caption_loss"])
+    # the unlabelled clip does not pull the action loss: same value without it
+    only_labelled = _batch(vocab, [rows[0], rows[2], rows[3]])
+    only_labelled["features"] = batch["features"][[0, 2, 3]]
+    torch.testing.assert_close(_manual_terms(module, only_labelled)["action_loss"], terms["action_loss"])
+
+
+def test_caption_padding_is_ignored(module, vocab):
+    short, long = SENTENCES[2], SENTENCES[1]  # 2 and 6 words: the short one gets 4 pads
+    batch = _batch(vocab, [(None, short), (None, long)])
+    assert (batch["caption_ids"][0] == Vocab.pad_id).sum() == 4
+    _, terms, _ = _losses(module, batch)
+    torch.testing.assert_close(terms["caption_loss"], _manual_terms(module, batch)["caption_loss"])
+    # more trailing padding changes nothing
+    wider = dict(batch)
+    wider["caption_ids"] = F.pad(batch["caption_ids"], (0, 5), value=Vocab.pad_id)
+    _, terms_wider, _ = _losses(module, wider)
+    torch.testing.assert_close(terms_wider["caption_loss"], terms["caption_loss"])
+
+
+def test_label_smoothing_changes_the_action_loss(module, vocab):
+    smooth = _module(vocab, label_smoothing=0.2)
+    smooth.load_state_dict(module.state_dict())
+    batch = _batch(vocab, [(0, None), (1, None), (2, None)])
+    plain, _, _ = _losses(module, batch)
+    smoothed, _, _ = _losses(smooth, batch)
+    assert not torch.isclose(plain, smoothed)
+    torch.testing.assert_close(smoothed, _manual_terms(smooth, batch, label_smoothing=0.2)["action_loss"])
+
+
+def test_caption_weight_scales_the_caption_term(module, vocab):
+    weighted = _module(vocab, caption_weight=0.25)
+    weighted.load_state_dict(module.state_dict())
+    batch = _batch(vocab, [(0, SENTENCES[0]), (1, SENTENCES[3])])
+    loss1, terms1, _ = _losses(module, batch)
+    loss2, terms2, _ = _losses(weighted, batch)
+    torch.testing.assert_close(terms1["caption_loss"], terms2["caption_loss"])
+    torch.testing.assert_close(loss2, terms1["action_loss"] + 0.25 * terms1["caption_loss"])
+    assert loss2 < loss1
+
+
+def test_batch_whose_clips_all_failed_is_skipped(module):
+    batch = collate_clips(
+        [
+            {"video": "a.mp4", "error": "a.mp4: cannot decode", "index": 0},
+            {"video": "b.mp4", "error": "b.mp4: cannot decode", "index": 1},
+        ]
+    )
+    assert batch["size"] == 0
+    assert module.training_step(batch, 0) is None
+    assert len(module._skipped["train"]) == 2  # counted for the end-of-epoch warning
+    module._skipped["train"].clear()
+
+
+def test_module_without_captions_or_classes(vocab):
+    labels_only = _module(None)
+    assert labels_only.net.caption_decoder is None
+    batch = _batch(vocab, [(0, None), (1, None)])
+    loss, terms, _ = _losses(labels_only, batch)
+    assert set(terms) == {"action_loss"}
+
+    captions_only = _module(vocab, classes=None)
+    assert captions_only.net.action_head is None
+    batch = _batch(vocab, [(None, SENTENCES[0])])
+    _, terms, logits = _losses(captions_only, batch)
+    assert set(terms) == {"caption_loss"} and logits is None
+
+    with pytest.raises(ValueError, match="nothing to learn"):
+        VidRecModule(classes=[], vocab=None, backbone="mobilenet_v3_small", weights="none")
+
+
+# -- metrics logged by a real training run ---------------------------------------------
+
+
+def _read_metrics(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_validation_epoch_logs_accuracy_metrics(tiny_checkpoint, tiny_dataset):
+    metrics_csv = tiny_checkpoint.parents[1] / "metrics.csv"
+    assert metrics_csv.is_file()
+    rows = _read_metrics(metrics_csv)
+    val_rows = [r for r in rows if r.get("val/top1")]
+    assert len(val_rows) == 2  # one per epoch (sanity check is not logged)
+    for r in val_rows:
+        top1, top5, mca = float(r["val/top1"]), float(r["val/top5"]), float(r["val/mean_class_acc"])
+        assert 0.0 <= top1 <= top5 <= 1.0
+        assert 0.0 <= mca <= 1.0
+        assert math.isfinite(float(r["val/loss"]))
+        assert r.get("val/bleu4") not in (None, "")  # caption scores on validation too
+    assert "val/meteor" not in rows[0]  # METEOR (Java) runs on the test set only
+    train_rows = [r for r in rows if r.get("train/loss")]
+    assert train_rows and all(r["train/action_loss"] and r["train/caption_loss"] for r in train_rows)
+
+    # The logged numbers are the real accuracy of the final weights on the val set.
+    from vidrec.data.datamodule import VideoDataModule
+
+    model = VidRecModule.load_from_checkpoint(tiny_checkpoint, map_location="cpu").eval()
+    dm = VideoDataModule(
+        train_manifest=str(tiny_dataset / "train.jsonl"),
+        val_manifest=str(tiny_dataset / "val.jsonl"),
+        num_frames=4,
+        frame_size=32,
+        batch_size=4,
+        num_workers=0,
+    )
+    assert dm.classes == model.classes
+    dm.setup("validate")
+    correct = top5 = n = 0
+    per_class: dict[int, list[bool]] = {}
+    with torch.no_grad():
+        for batch in dm.val_dataloader():
+            logits = model.net(frames=batch["frames"])
+            labels = batch["label"]
+            hit = logits.argmax(-1) == labels
+            correct += int(hit.sum())
+            top5 += int((logits.topk(5, dim=-1).indices == labels[:, None]).any(-1).sum())
+            n += len(labels)
+            for y, h in zip(labels.tolist(), hit.tolist()):
+                per_class.setdefault(y, []).append(h)
+    # the validation that ran on exactly these weights (last.ckpt is not always the last
+    # epoch: Lightning 2.6 rewrites it only when a top-k checkpoint is saved)
+    epoch = torch.load(tiny_checkpoint, map_location="cpu", weights_only=False)["epoch"]
+    last = next(r for r in val_rows if int(r["epoch"]) == epoch)
+    assert float(last["val/top1"]) == pytest.approx(correct / n, abs=1e-6)
+    assert float(last["val/top5"]) == pytest.approx(top5 / n, abs=1e-6)
+    mean_class = sum(sum(v) / len(v) for v in per_class.values()) / len(model.classes)
+    assert float(last["val/mean_class_acc"]) == pytest.approx(mean_class, abs=1e-6)
+
+
+# -- caption scores ----------------------------------------------------------------------
+
+
+REFS = {"0": ["a red circle grows bigger", "the red circle is getting larger"], "1": ["a blue square moves to the left"]}
+
+
+def test_bleu4_is_one_for_identical_captions_and_lower_for_wrong():
+    same = caption_scores(REFS, {"0": "a red circle grows bigger", "1": "a blue square moves to the left"}, meteor=False)
+    assert same["bleu4"] == pytest.approx(1.0, abs=1e-6)
+    assert same["bleu1"] == pytest.approx(1.0, abs=1e-6)
+    assert same["rouge_l"] == pytest.approx(1.0, abs=1e-6)
+    assert "meteor" not in same
+
+    wrong = caption_scores(REFS, {"0": "a green triangle shrinks fast", "1": "a blue square moves to the right"}, meteor=False)
+    assert wrong["bleu4"] < 0.9 * same["bleu4"]
+    assert wrong["rouge_l"] < same["rouge_l"]
+    assert wrong["cider"] < same["cider"]
+    for k in ("bleu1", "bleu2", "bleu3", "bleu4", "rouge_l"):
+        assert 0.0 <= wrong[k] <= 1.0
+
+
+def test_caption_scores_tokenise_and_survive_empty_hypotheses():
+    # case and punctuation do not matter (tokenised like the COCO tools)
+    shouting = caption_scores(REFS, {"0": "A RED circle, grows bigger!", "1": "A blue square moves to the left."}, meteor=False)
+    assert shouting["bleu4"] == pytest.approx(1.0, abs=1e-6)
+    empty = caption_scores(REFS, {"0": "", "1": ""}, meteor=False)
+    assert empty["bleu1"] == pytest.approx(0.0, abs=1e-6)
+    # clips without references are not scored; nothing to score gives {}
+    assert caption_scores({"0": []}, {"0": "a red circle"}) == {}
+
+
+@pytest.mark.slow  # METEOR starts a Java process that loads its paraphrase tables (~5-20 s)
+def test_meteor_with_java():
+    import shutil
+
+    if shutil.which("java") is None:
+        pytest.skip("java is not installed")
+    # One exact caption and one wrong one: a working METEOR lands strictly in between.
+    hyps = {"0": "a red circle grows bigger", "1": "nothing at all here"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # no "METEOR skipped" warning
+        scores = caption_scores(REFS, hyps, meteor=True)
+    assert 0.2 < scores["meteor"] < 0.9
+    assert scores["bleu1"] > 0
+
+
+def test_meteor_skipped_with_a_warning_without_java(tmp_path, monkeypatch):
+    empty = tmp_path / "empty_bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    with pytest.warns(UserWarning, match="METEOR skipped"):
+        scores = caption_scores(REFS, {"0": "a red circle grows bigger", "1": "a blue square"}, meteor=True)
+    assert "meteor" not in scores
+    assert scores["bleu1"] > 0 and "cider" in scores  # the others are still there

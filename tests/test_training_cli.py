@@ -1,0 +1,277 @@
+"""The training command line end to end: `train.py fit/test` as a real process, the
+swappable parts (temporal cell, loggers), class/vocab linking, and bad videos in training."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from vidrec.data.manifest import ClipRecord, read_manifest, write_classes, write_manifest
+from vidrec.data.vocab import Vocab
+
+REPO = Path(__file__).resolve().parents[1]
+DEBUG = REPO / "configs" / "debug.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Tiny models: intra-op threads only add overhead, and on a busy 2-core CI box they
+    # spin against each other (measured: 100x slower backbone forwards).
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _env(**extra) -> dict[str, str]:
+    env = dict(os.environ)
+    # one intra-op thread: the models are tiny, and threads fight each other on a busy CI box
+    env.update({"PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", **extra})
+    return env
+
+
+def _train_py(args: list[str], cwd: Path, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "train.py"), *args],
+        cwd=cwd,
+        env=env or _env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, f"train.py {args[0]} failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
+    return proc
+
+
+def _read_metrics(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _last(rows: list[dict[str, str]], key: str) -> float:
+    values = [r[key] for r in rows if r.get(key) not in (None, "")]
+    assert values, f"{key} was never logged"
+    return float(values[-1])
+
+
+def _common(tmp: Path, data: Path, train_manifest: Path | None = None) -> list[str]:
+    return [
+        "--config", str(DEBUG),
+        "--data.train_manifest", str(train_manifest or data / "train.jsonl"),
+        "--data.val_manifest", str(data / "val.jsonl"),
+        "--trainer.default_root_dir", str(tmp),
+        "--trainer.logger.save_dir", str(tmp),
+        "--trainer.enable_progress_bar", "false",
+    ]
+
+
+# -- fit and test as real processes ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def corrupt_train(tiny_dataset, tmp_path_factory) -> Path:
+    """The tiny train split plus one clip whose file is not a video."""
+    folder = tmp_path_factory.mktemp("with_corrupt")
+    bad = folder / "broken_clip_0001.mp4"
+    bad.write_bytes(os.urandom(4096))
+    records = read_manifest(tiny_dataset / "train.jsonl")
+    records.insert(1, ClipRecord(video=str(bad), label=records[0].label, captions=["a broken clip"]))
+    return write_manifest(folder / "train.jsonl", records)
+
+
+@pytest.fixture(scope="module")
+def fit_process(tiny_dataset, corrupt_train, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """`python train.py fit --config configs/debug.yaml ...` on a train split with a corrupt video."""
+    out = tmp_path_factory.mktemp("fit_process")
+    proc = _train_py(["fit", *_common(out, tiny_dataset, corrupt_train)], cwd=out)
+    return out, proc
+
+
+def test_fit_process_writes_checkpoints(fit_process, corrupt_train, tiny_dataset):
+    out, _ = fit_process
+    last = sorted(out.rglob("last.ckpt"))
+    best = sorted(out.rglob("best-epoch=*.ckpt"))
+    assert len(last) == 1 and len(best) == 1
+    ckpt = torch.load(last[0], map_location="cpu", weights_only=False)
+    # (not asserting ckpt["epoch"] == 1: since Lightning 2.6, save_last only rewrites last.ckpt
+    # when a top-k checkpoint is saved at the same step, i.e. when val/top1 improved)
+    assert any(k.startswith("net.temporal.") for k in ckpt["state_dict"])
+    assert (last[0].parents[1] / "config.yaml").is_file()
+    # classes are linked from the datamodule: classes.txt is not beside this train manifest,
+    # so they are the sorted training labels
+    hp = ckpt["hyper_parameters"]
+    labels = sorted({r.label for r in read_manifest(corrupt_train)})
+    assert hp["classes"] == labels
+    captions = [c for r in read_manifest(corrupt_train) for c in r.captions]
+    assert hp["vocab"] == Vocab.build(captions).itos
+    # the datamodule's settings travel with the checkpoint too (inference needs them)
+    assert ckpt["datamodule_hyper_parameters"]["num_frames"] == 4
+    metrics = _read_metrics(last[0].parents[1] / "metrics.csv")
+    assert 0.0 <= _last(metrics, "val/top1") <= 1.0
+    assert sorted({int(r["epoch"]) for r in metrics if r.get("val/top1")}) == [0, 1]  # 2 epochs ran
+
+
+def test_corrupt_training_video_is_skipped_with_a_warning(fit_process):
+    out, proc = fit_process
+    assert "broken_clip_0001.mp4" in proc.stderr
+    warned = [line for line in proc.stderr.splitlines() if "broken_clip_0001.mp4" in line]
+    assert any("skip" in line.lower() for line in warned), warned
+    assert sorted(out.rglob("last.ckpt"))  # and training went on to the end
+
+
+@pytest.mark.slow  # a second process, and METEOR starts Java
+def test_test_subcommand_logs_test_metrics_and_caption_scores(fit_process, corrupt_train, tiny_dataset, tmp_path):
+    out, _ = fit_process
+    ckpt = sorted(out.rglob("last.ckpt"))[0]
+    args = [
+        "test",
+        # the same data config as in training: classes and vocabulary come from the train manifest
+        *_common(tmp_path, tiny_dataset, corrupt_train),
+        "--data.test_manifest", str(tiny_dataset / "test.jsonl"),
+        "--ckpt_path", str(ckpt),
+    ]
+    _train_py(args, cwd=tmp_path)
+    files = sorted(tmp_path.rglob("metrics.csv"))
+    assert len(files) == 1
+    rows = _read_metrics(files[0])
+    for key in ("test/top1", "test/top5", "test/mean_class_acc", "test/loss", "test/action_loss", "test/caption_loss"):
+        assert _last(rows, key) >= 0.0
+    for key in ("test/bleu1", "test/bleu4", "test/rouge_l", "test/cider"):
+        assert 0.0 <= _last(rows, key) <= 10.0
+    if shutil_which("java"):
+        assert 0.0 <= _last(rows, "test/meteor") <= 1.0
+    assert _last(rows, "test/top1") <= _last(rows, "test/top5")
+
+
+def shutil_which(name: str) -> str | None:
+    import shutil
+
+    return shutil.which(name)
+
+
+# -- in-process variations ---------------------------------------------------------------
+
+
+def _fit(tmp_path: Path, data: Path, *extra: str, train_manifest: Path | None = None):
+    from vidrec.cli import cli_main
+
+    args = [
+        "fit",
+        *_common(tmp_path, data, train_manifest),
+        "--trainer.max_epochs", "1",
+        "--trainer.limit_train_batches", "2",
+        "--trainer.limit_val_batches", "1",
+        *extra,
+    ]
+    return cli_main(args)
+
+
+@pytest.mark.parametrize("temporal", ["mean", "gru"])
+def test_temporal_choice_from_the_command_line(tmp_path, tiny_dataset, temporal):
+    cli = _fit(tmp_path, tiny_dataset, "--model.temporal", temporal)
+    enc = cli.model.net.temporal
+    assert enc.cell == temporal
+    assert (enc.rnn is None) == (temporal == "mean")
+    if temporal == "gru":
+        assert isinstance(enc.rnn, torch.nn.GRU)
+    assert cli.trainer.global_step == 2
+    ckpt = sorted(tmp_path.rglob("last.ckpt"))
+    assert ckpt
+    hp = torch.load(ckpt[0], map_location="cpu", weights_only=False)["hyper_parameters"]
+    assert hp["temporal"] == temporal
+
+
+def test_tensorboard_logger(tmp_path, tiny_dataset):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tb_dir = tmp_path / "tb"
+    cli = _fit(tmp_path, tiny_dataset, "--trainer.logger", "TensorBoardLogger", "--trainer.logger.save_dir", str(tb_dir))
+    assert type(cli.trainer.logger).__name__ == "TensorBoardLogger"
+    events = sorted(tb_dir.rglob("events.out.tfevents.*"))
+    assert events
+    acc = EventAccumulator(str(events[0].parent), size_guidance={"images": 0, "tensors": 0, "scalars": 0})
+    acc.Reload()
+    tags = acc.Tags()
+    assert "train/loss" in tags["scalars"] and "val/top1" in tags["scalars"]
+    assert "val/confusion_matrix" in tags["images"]  # the confusion-matrix figure
+    assert any(t.startswith("val/samples") for t in tags["tensors"])  # the samples table as text
+
+
+@pytest.mark.slow
+def test_wandb_offline_run_without_credentials(tmp_path, tiny_dataset):
+    home = tmp_path / "home"
+    home.mkdir()
+    save_dir = tmp_path / "wandb_logs"
+    env = _env(HOME=str(home), WANDB_MODE="offline", WANDB_SILENT="true")
+    for key in ("WANDB_API_KEY", "NETRC", "WANDB_DIR", "WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR"):
+        env.pop(key, None)
+    args = [
+        "fit",
+        *_common(tmp_path / "root", tiny_dataset),
+        "--trainer.logger", "vidrec.loggers.WandbAutoLogger",
+        "--trainer.logger.save_dir", str(save_dir),
+        "--trainer.max_epochs", "1",
+        "--trainer.limit_train_batches", "2",
+        "--trainer.limit_val_batches", "1",
+    ]
+    _train_py(args, cwd=tmp_path, env=env)
+    runs = sorted((save_dir / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1, sorted(p.name for p in (save_dir / "wandb").iterdir())
+    assert sorted(runs[0].glob("run-*.wandb")), "no offline run data"
+    assert not (home / ".netrc").exists()  # nothing logged in on the way
+
+
+def test_wandb_auto_logger_goes_offline_without_credentials(tmp_path, monkeypatch):
+    from vidrec.loggers import wandb_logged_in
+
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no_netrc"))
+    assert not wandb_logged_in()
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine api.wandb.ai\n  login user\n  password abc\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    assert wandb_logged_in()
+    monkeypatch.setenv("NETRC", str(tmp_path / "no_netrc"))
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    assert wandb_logged_in()
+
+
+# -- classes and vocabulary linking ------------------------------------------------------
+
+
+def _instantiate(args: list[str]):
+    from vidrec.cli import cli_main
+
+    return cli_main(args, run=False)
+
+
+def test_classes_follow_classes_txt_order(tmp_path, tiny_dataset):
+    records = read_manifest(tiny_dataset / "train.jsonl")
+    labels = sorted({r.label for r in records})
+    order = list(reversed(labels)) + ["never_seen_in_train"]
+    folder = tmp_path / "data"
+    manifest = write_manifest(folder / "train.jsonl", records)
+    write_classes(folder / "classes.txt", order)
+    cli = _instantiate(["--config", str(DEBUG), "--data.train_manifest", str(manifest)])
+    assert cli.datamodule.classes == order
+    assert cli.model.hparams["classes"] == order
+    assert cli.model.classes == order
+    assert cli.model.net.action_head.fc.out_features == len(order)
+    assert cli.model.vocab.itos == cli.datamodule.vocab_tokens
+
+
+def test_classes_default_to_sorted_training_labels(tmp_path, tiny_dataset):
+    records = read_manifest(tiny_dataset / "train.jsonl")[:5]  # a subset of the classes
+    manifest = write_manifest(tmp_path / "train.jsonl", records[::-1])
+    cli = _instantiate(["--config", str(DEBUG), "--data.train_manifest", str(manifest)])
+    expected = sorted({r.label for r in records})
+    assert cli.datamodule.classes == expected
+    assert cli.model.hparams["classes"] == expected
+    assert cli.model.net.action_head.fc.out_features == len(expected)

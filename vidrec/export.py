@@ -1,0 +1,292 @@
+"""ONNX export of the action classifier: ``frames (B, T, 3, H, W) -> logits (B, C)``.
+
+The exported graph is the whole ``VideoRecognizer.forward`` path — frozen backbone, temporal
+model (LSTM/GRU/mean) and action head — with a dynamic batch axis *and* a dynamic frame-count
+axis, so one file serves any clip length. Frame height/width are fixed to the training crop.
+
+Exporter: the TorchScript-based exporter (``torch.onnx.export(..., dynamo=False)``) by
+default. Both it and the torch.export-based one (``dynamo=True``) export ``nn.LSTM`` as a
+single ONNX ``LSTM`` node whose sequence length follows the input, and both match PyTorch to
+~1e-7; the TorchScript one takes about a second where torch.export takes 15-25 s (its
+decomposition pass), and writes opset 17, which older runtimes also read. If the TorchScript
+export fails or fails the checks below — it is deprecated upstream, and it cannot export
+``pooling="grid"`` backbones (``adaptive_avg_pool2d`` with unknown input size; those go
+straight to torch.export) — the export falls back to ``dynamo=True``. Either way the result is checked: ``onnx.checker`` plus a check that the
+batch and frame axes really came out symbolic (an exporter that silently specialised the
+frame count to the example's would otherwise go unnoticed until deployment) and, with
+onnxruntime installed, a run at another batch size and clip length compared with PyTorch.
+
+What a consumer needs for preprocessing is stored in the model's ``metadata_props`` (all
+values JSON): ``classes`` (index -> name), ``mean``/``std`` (per channel, applied after
+scaling RGB pixels to [0, 1]), ``num_frames`` (the training clip length), ``frame_size``
+(crop) and ``resize`` (eval short side before the centre crop; ``null`` = ``frame_size*8/7``).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+__all__ = ["export_onnx", "read_metadata", "INPUT_NAME", "OUTPUT_NAME"]
+
+INPUT_NAME, OUTPUT_NAME = "frames", "logits"
+BATCH_AXIS, FRAMES_AXIS = "batch", "frames"
+# Fallbacks when a checkpoint has no datamodule hyperparameters (trained outside the CLI);
+# the VideoDataModule defaults, as vidrec.predict uses them.
+_DEFAULT_NUM_FRAMES, _DEFAULT_FRAME_SIZE = 8, 112
+
+
+class _Logits(nn.Module):
+    """``frames -> logits`` only: ``VideoRecognizer.forward`` also takes ``features``."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.net(frames)
+
+
+def _training_normalization(hparams: dict, backbone):
+    """Mean/std the model was trained with.
+
+    Built with ``weights="none"``, a torchvision backbone reports ImageNet statistics; when it
+    was trained from ``DEFAULT`` weights, the datamodule used those weights' own statistics
+    (torchvision metadata, no download). Same rule as ``vidrec.predict``.
+    """
+    from vidrec.data.transforms import Normalization
+    from vidrec.models.backbone import EFFICIENTNET_LITE0
+
+    name, weights = hparams.get("backbone", EFFICIENTNET_LITE0), str(hparams.get("weights", "DEFAULT"))
+    if name == EFFICIENTNET_LITE0 or weights.upper() != "DEFAULT":
+        return backbone.normalization
+    try:
+        import torchvision
+
+        t = torchvision.models.get_model_weights(name).DEFAULT.transforms()
+        return Normalization(tuple(float(x) for x in t.mean), tuple(float(x) for x in t.std))
+    except Exception:
+        return backbone.normalization
+
+
+def _frame_hw(frame_size) -> tuple[int, int]:
+    if isinstance(frame_size, (list, tuple)):
+        if len(frame_size) != 2:
+            raise ValueError(f"frame_size must be an int or (height, width), got {frame_size!r}")
+        h, w = (int(s) for s in frame_size)
+    else:
+        h = w = int(frame_size)
+    if h < 1 or w < 1:
+        raise ValueError(f"frame_size must be positive, got {frame_size!r}")
+    return h, w
+
+
+def _export_torchscript(model: nn.Module, example: torch.Tensor, path: Path, opset: int | None) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # "legacy TorchScript-based ONNX export"
+        # Advice for RNNs given explicit h0/c0; ours start from zeros, which the ONNX LSTM/GRU
+        # node does for any batch size (checked at batch 1, 2 and 3).
+        warnings.filterwarnings("ignore", message=".*batch_size other than 1.*(LSTM|GRU)")
+        # nn.LSTM's own input/hidden size checks, constant for a given model.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        torch.onnx.export(
+            model,
+            (example,),
+            str(path),
+            dynamo=False,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: BATCH_AXIS, 1: FRAMES_AXIS}, OUTPUT_NAME: {0: BATCH_AXIS}},
+            opset_version=opset,
+            do_constant_folding=True,
+        )
+
+
+def _export_dynamo(model: nn.Module, example: torch.Tensor, path: Path, opset: int | None) -> None:
+    batch, frames = torch.export.Dim(BATCH_AXIS), torch.export.Dim(FRAMES_AXIS)
+    program = torch.onnx.export(
+        model,
+        (example,),
+        dynamo=True,
+        input_names=[INPUT_NAME],
+        output_names=[OUTPUT_NAME],
+        dynamic_shapes={INPUT_NAME: {0: batch, 1: frames}},
+        opset_version=opset,
+        verbose=False,
+    )
+    program.save(str(path))
+
+
+def _check_dynamic_axes(proto) -> None:
+    """Batch and frame axes of the input must be symbolic, not the example's numbers."""
+    (inp,) = [i for i in proto.graph.input if i.name == INPUT_NAME] or [None]
+    if inp is None:
+        raise RuntimeError(f"exported graph has no input named {INPUT_NAME!r}")
+    dims = inp.type.tensor_type.shape.dim
+    static = [axis for axis, d in zip((BATCH_AXIS, FRAMES_AXIS), dims[:2]) if d.HasField("dim_value")]
+    if len(dims) != 5 or static:
+        shape = [d.dim_param or d.dim_value for d in dims]
+        raise RuntimeError(f"ONNX export specialised the {' and '.join(static) or 'input'} axis: input shape {shape}")
+
+
+def _verify(model: nn.Module, path: Path, example: torch.Tensor) -> float:
+    """Run the file with onnxruntime at a batch size and clip length other than the traced
+    ones and compare with PyTorch; returns the max abs difference. Skipped without onnxruntime."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return float("nan")
+    b, t = example.shape[:2]
+    x = torch.randn(b + 1, t + 3, *example.shape[2:], generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = model(x).numpy()
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (got,) = session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})
+    diff = float(abs(got - expected).max()) if got.shape == expected.shape else float("inf")
+    if not diff <= 1e-3 * max(1.0, float(abs(expected).max())):
+        raise RuntimeError(
+            f"exported ONNX model disagrees with PyTorch at batch {b + 1}, {t + 3} frames: output {got.shape} "
+            f"vs {expected.shape}, max abs difference {diff:.3g}"
+        )
+    return diff
+
+
+def read_metadata(onnx_path: str | os.PathLike) -> dict:
+    """The ``metadata_props`` of an exported model, JSON-decoded (``classes``, ``mean``, ...)."""
+    import onnx
+
+    proto = onnx.load(str(onnx_path), load_external_data=False)
+    out = {}
+    for p in proto.metadata_props:
+        try:
+            out[p.key] = json.loads(p.value)
+        except ValueError:  # written by something else
+            out[p.key] = p.value
+    return out
+
+
+def export_onnx(
+    ckpt_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    num_frames: int | None = None,
+    frame_size: int | tuple[int, int] | None = None,
+    opset: int | None = None,
+    *,
+    dynamo: bool | None = None,
+    verify: bool = True,
+) -> Path:
+    """Export a checkpoint's ``frames (B, T, 3, H, W) -> logits (B, C)`` network to ONNX.
+
+    Args:
+        ckpt_path: a ``VidRecModule`` checkpoint (LightningCLI ``fit`` writes them).
+        out_path: the ``.onnx`` file to write (parent folders are created).
+        num_frames: T of the example clip traced; the exported T axis is dynamic anyway.
+            Default: the checkpoint's datamodule ``num_frames``.
+        frame_size: H = W (or ``(H, W)``) of the exported input. Default: the checkpoint's
+            datamodule ``frame_size``.
+        opset: ONNX opset; default: the exporter's (17 TorchScript, 18+ torch.export).
+        dynamo: ``False`` TorchScript exporter only, ``True`` torch.export only, ``None``
+            (default) TorchScript, falling back to torch.export if it fails.
+        verify: run the written file with onnxruntime (when installed) at another batch
+            size and clip length and compare with PyTorch; raises ``RuntimeError`` on mismatch.
+
+    Returns the written path. Raises ``ValueError`` for a model without an action head
+    (caption-only), ``FileNotFoundError`` for a missing checkpoint.
+    """
+    try:
+        import onnx
+    except ImportError as e:  # pragma: no cover - depends on the install
+        raise ImportError(f"ONNX export needs the export extras: pip install 'vidrec[export]' ({e})") from None
+    from vidrec.lit_module import VidRecModule
+
+    ckpt_path, out_path = Path(ckpt_path), Path(out_path)
+    if not ckpt_path.is_file():
+        raise FileNotFoundError(f"{ckpt_path}: checkpoint not found")
+    try:  # mmap: only the pickled metadata is read now, not every tensor
+        meta = torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True)
+    except RuntimeError:  # legacy (non-zip) serialisation cannot be mmapped
+        meta = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    hparams = dict(meta.get("hyper_parameters") or {})
+    data = dict(meta.get("datamodule_hyper_parameters") or {})
+    del meta
+    if not hparams.get("classes"):
+        raise ValueError(
+            f"{ckpt_path}: this model has no action head (trained without classes, caption-only); "
+            "ONNX export covers the action classifier only"
+        )
+    if (num_frames is None and "num_frames" not in data) or (frame_size is None and "frame_size" not in data):
+        warnings.warn(
+            f"{ckpt_path}: no datamodule num_frames/frame_size saved; using T={num_frames or _DEFAULT_NUM_FRAMES}, "
+            f"frame_size={frame_size or _DEFAULT_FRAME_SIZE} (pass num_frames=/frame_size= to choose)"
+        )
+    num_frames = int(num_frames if num_frames is not None else data.get("num_frames", _DEFAULT_NUM_FRAMES))
+    frame_size = frame_size if frame_size is not None else data.get("frame_size", _DEFAULT_FRAME_SIZE)
+    height, width = _frame_hw(frame_size)
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+
+    module = VidRecModule.load_from_checkpoint(str(ckpt_path), map_location="cpu", weights="none")
+    net = module.net
+    if net.action_head is None:  # classes in hparams but no head: not a checkpoint we know
+        raise ValueError(f"{ckpt_path}: this model has no action head; nothing to export")
+    classes = list(module.classes)
+    norm = _training_normalization(hparams, net.backbone)
+    # A private eval-mode copy: exporting must not touch the loaded module (dropout off, BN frozen).
+    model = _Logits(copy.deepcopy(net)).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    # Batch 2 and T >= 2 in the example: size-1 dims invite exporters to specialise them.
+    example = torch.randn(2, max(num_frames, 2), 3, height, width)
+
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    props = {
+        "classes": classes,
+        "mean": [float(x) for x in norm.mean],
+        "std": [float(x) for x in norm.std],
+        "num_frames": num_frames,
+        "frame_size": [height, width],
+        "resize": data.get("resize"),
+        "input": f"{INPUT_NAME}: float32 (batch, frames, 3, {height}, {width}) RGB, "
+        "pixels scaled to [0, 1] then (x - mean) / std per channel",
+        "output": f"{OUTPUT_NAME}: float32 (batch, {len(classes)}) unnormalised class scores (softmax for probabilities)",
+    }
+    tmp = out_path.with_name(out_path.name + ".tmp")
+
+    def attempt(export) -> None:  # export, check, add metadata, verify -> tmp
+        export(model, example, tmp, opset)
+        proto = onnx.load(str(tmp))
+        _check_dynamic_axes(proto)
+        del proto.metadata_props[:]
+        for key, value in props.items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, json.dumps(value)
+        proto.producer_name = "vidrec"
+        onnx.checker.check_model(proto, full_check=True)
+        onnx.save(proto, str(tmp))
+        if verify:
+            _verify(model, tmp, example)
+
+    if dynamo is None and getattr(net.backbone, "pooling", "avg") == "grid":
+        dynamo = True  # the TorchScript exporter cannot size adaptive_avg_pool2d here (see top)
+    try:
+        if dynamo:
+            attempt(_export_dynamo)
+        else:
+            try:
+                attempt(_export_torchscript)
+            except Exception as e:
+                if dynamo is False:
+                    raise
+                reason = (str(e).strip().splitlines() or [""])[0][:300]
+                warnings.warn(f"TorchScript ONNX export failed ({type(e).__name__}: {reason}); retrying with dynamo=True")
+                attempt(_export_dynamo)
+        os.replace(tmp, out_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out_path

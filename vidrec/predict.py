@@ -1,0 +1,768 @@
+"""Inference: a checkpoint and video files -> top-k actions and a caption, whole video or as a timeline.
+
+    python infer.py clip.mp4 more_videos/ "data/*.avi" --ckpt runs/x/checkpoints/last.ckpt --json out.json
+    python infer.py long.mp4 --ckpt last.ckpt --window 4 --stride 1 --out annotated.mp4 --plot timeline.png
+
+Whole-video prediction samples ``num_frames`` frames exactly as validation did (the
+checkpoint's sampling strategy in eval mode, its eval transform and the backbone's own
+normalisation) and batches several files through the backbone in one forward pass.
+
+Long videos are read as a timeline of windows ``[start, start + W)`` every ``S`` seconds.
+Frames sit on one global time grid with spacing ``W / T`` (the frame showing at the centre
+of each grid cell), and window starts are snapped to that grid, so overlapping windows share
+frames: every frame is decoded and run through the (per-frame, frozen) backbone once, and a
+window's ``T`` features are just a slice of the stream. Only a deque of per-frame features no
+longer than one window is kept, so memory does not grow with the video's length.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import glob
+import itertools
+import json
+import math
+import os
+import sys
+import warnings
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from vidrec.data.decode import VideoDecodeError, open_video
+from vidrec.data.sampling import sample_indices
+from vidrec.data.transforms import Normalization, eval_transform, to_video_tensor
+
+__all__ = [
+    "ActionScore",
+    "WindowPrediction",
+    "Prediction",
+    "Predictor",
+    "VIDEO_EXTENSIONS",
+    "expand_inputs",
+    "resolve_device",
+    "main",
+]
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg")
+
+# VideoDataModule's defaults, for checkpoints saved without datamodule hyperparameters.
+_DATA_DEFAULTS = {"num_frames": 8, "sampling": "segment", "stride": 1, "frame_size": 112, "resize": None, "backend": "decord"}
+
+
+# --------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class ActionScore:
+    """One class and its softmax probability in [0, 1]."""
+
+    label: str
+    prob: float
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "prob": float(self.prob)}
+
+
+@dataclass
+class WindowPrediction:
+    """Prediction for the time range ``[start, end)`` seconds of a video.
+
+    ``probs`` (not serialised) is the full class distribution ``(C,)`` in the order of
+    ``Prediction.classes``; the timeline plot uses it to draw classes outside the top-k.
+    """
+
+    start: float
+    end: float
+    actions: list[ActionScore]
+    caption: str | None
+    probs: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def centre(self) -> float:
+        return 0.5 * (self.start + self.end)
+
+    def to_dict(self) -> dict:
+        return {
+            "start": float(self.start),
+            "end": float(self.end),
+            "actions": [a.to_dict() for a in self.actions],
+            "caption": self.caption,
+        }
+
+
+@dataclass
+class Prediction:
+    """Result for one video. ``error`` is set (and the rest empty) when it failed to decode.
+
+    With windows, ``actions`` is the mean of the windows' distributions (top-k) and
+    ``caption`` the caption of the window most confident in the top action.
+    """
+
+    video: str
+    actions: list[ActionScore]
+    caption: str | None
+    error: str | None = None
+    timeline: list[WindowPrediction] | None = None
+    classes: list[str] | None = field(default=None, repr=False, compare=False)  # order of WindowPrediction.probs
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict:
+        """JSON-ready: ``video, actions [{label, prob}], caption, error`` (+ ``timeline`` with windows)."""
+        out = {
+            "video": self.video,
+            "actions": [a.to_dict() for a in self.actions],
+            "caption": self.caption,
+            "error": self.error,
+        }
+        if self.timeline is not None:
+            out["timeline"] = [w.to_dict() for w in self.timeline]
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Prediction":
+        """Inverse of ``to_dict`` (for results read back from ``--json``)."""
+        timeline = d.get("timeline")
+        return cls(
+            video=d["video"],
+            actions=[ActionScore(a["label"], float(a["prob"])) for a in d.get("actions") or []],
+            caption=d.get("caption"),
+            error=d.get("error"),
+            timeline=None
+            if timeline is None
+            else [
+                WindowPrediction(
+                    float(w["start"]),
+                    float(w["end"]),
+                    [ActionScore(a["label"], float(a["prob"])) for a in w.get("actions") or []],
+                    w.get("caption"),
+                )
+                for w in timeline
+            ],
+        )
+
+
+# --------------------------------------------------------------------------------------
+# Predictor
+# --------------------------------------------------------------------------------------
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` = CUDA when available, else CPU; asking for CUDA without one is an error."""
+    if isinstance(device, torch.device):
+        device = str(device)
+    device = (device or "auto").lower()
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(
+            f"device {device!r} requested but CUDA is not available here (torch.cuda.is_available() is False); "
+            "use --device cpu or --device auto"
+        )
+    try:
+        return torch.device(device)
+    except RuntimeError as e:
+        raise ValueError(f"unknown device {device!r}: expected auto, cpu or cuda ({e})") from None
+
+
+def _read_checkpoint_meta(path: Path) -> dict:
+    # mmap: only the pickled metadata is read now, not every tensor in the file.
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    except RuntimeError:
+        return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def _training_normalization(hparams: dict, backbone) -> Normalization:
+    """Mean/std the backbone was trained with.
+
+    Loading with ``weights="none"`` makes a torchvision backbone report ImageNet statistics;
+    with ``DEFAULT`` weights training used the weights' own (read from torchvision's
+    metadata, no download).
+    """
+    from vidrec.models.backbone import EFFICIENTNET_LITE0
+
+    name, weights = hparams.get("backbone", EFFICIENTNET_LITE0), str(hparams.get("weights", "DEFAULT"))
+    if name == EFFICIENTNET_LITE0 or weights.upper() != "DEFAULT":
+        return backbone.normalization
+    try:
+        import torchvision
+
+        t = torchvision.models.get_model_weights(name).DEFAULT.transforms()
+        return Normalization(tuple(float(x) for x in t.mean), tuple(float(x) for x in t.std))
+    except Exception:  # not a torchvision name / no metadata: the backbone's own default
+        return backbone.normalization
+
+
+class Predictor:
+    """A trained model ready for video files. Build it with ``Predictor.from_checkpoint``.
+
+    After each ``predict``/``predict_many`` call, ``last_stats`` holds what it cost:
+    ``frames_encoded`` (frames run through the backbone), ``windows``, ``grid_frames``
+    (distinct frames on the window grid), ``max_buffered_frames`` (longest the per-frame
+    feature deque got), ``videos`` and ``failed``.
+    """
+
+    #: frames decoded and run through the backbone together when streaming windows
+    chunk_frames: int = 32
+    #: windows run through the temporal model and heads together
+    window_batch: int = 16
+
+    def __init__(
+        self,
+        module,
+        *,
+        num_frames: int = 8,
+        frame_size: int = 112,
+        resize: int | None = None,
+        sampling: str = "segment",
+        sampling_stride: int = 1,
+        backend: str = "decord",
+        normalization: Normalization | None = None,
+        beam_size: int = 1,
+        max_caption_len: int = 20,
+        length_penalty: float = 0.0,
+        device: str | torch.device = "cpu",
+    ):
+        if backend not in ("decord", "opencv"):
+            raise ValueError(f"unknown video backend {backend!r}; expected 'decord' or 'opencv'")
+        if beam_size < 1:
+            raise ValueError(f"beam_size must be >= 1, got {beam_size}")
+        self.device = resolve_device(device)
+        self.module = module.to(self.device).eval()
+        self.net = self.module.net
+        self.classes: list[str] = list(getattr(module, "classes", []) or [])
+        self.vocab = getattr(module, "vocab", None)
+        self.num_frames, self.frame_size, self.resize = int(num_frames), int(frame_size), resize
+        self.sampling, self.sampling_stride, self.backend = sampling, int(sampling_stride), backend
+        self.normalization = normalization or self.net.backbone.normalization
+        self.transform = eval_transform(self.frame_size, self.normalization, self.resize)
+        self.beam_size, self.max_caption_len, self.length_penalty = int(beam_size), int(max_caption_len), float(length_penalty)
+        self.last_stats: dict = {}
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | os.PathLike,
+        device: str | torch.device = "auto",
+        backend: str | None = None,
+        beam_size: int | None = None,
+    ) -> "Predictor":
+        """Load a LightningCLI checkpoint; frames, size, sampling and backend come from it.
+
+        ``backend`` / ``beam_size`` override the checkpoint's. The backbone is built with
+        ``weights="none"``: its weights are in the checkpoint, nothing is downloaded.
+        """
+        from vidrec.lit_module import VidRecModule
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: checkpoint not found")
+        dev = resolve_device(device)
+        meta = _read_checkpoint_meta(path)
+        hp = dict(meta.get("hyper_parameters") or {})
+        data = dict(meta.get("datamodule_hyper_parameters") or {})
+        del meta
+        if not data:
+            warnings.warn(f"{path}: no datamodule hyperparameters saved; using VideoDataModule defaults {_DATA_DEFAULTS}")
+        data = {**_DATA_DEFAULTS, **{k: v for k, v in data.items() if k in _DATA_DEFAULTS}}
+        module = VidRecModule.load_from_checkpoint(str(path), map_location=dev, weights="none")
+        return cls(
+            module,
+            num_frames=data["num_frames"],
+            frame_size=data["frame_size"],
+            resize=data["resize"],
+            sampling=data["sampling"],
+            sampling_stride=data["stride"],
+            backend=backend or data["backend"],
+            normalization=_training_normalization(hp, module.net.backbone),
+            beam_size=beam_size if beam_size is not None else hp.get("beam_size", 1),
+            max_caption_len=hp.get("max_caption_len", 20),
+            length_penalty=hp.get("length_penalty", 0.0),
+            device=dev,
+        )
+
+    # -- network pieces -------------------------------------------------------------------
+    def _prepare(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 (N, H, W, 3) -> normalised float (N, 3, S, S) on the device."""
+        clip = self.transform(to_video_tensor(frames))
+        return clip.as_subclass(torch.Tensor).to(self.device)
+
+    @torch.inference_mode()
+    def _features(self, frames: torch.Tensor) -> torch.Tensor:
+        """(B, T, 3, S, S) -> (B, T, D) per-frame backbone features."""
+        return self.net.backbone(frames)
+
+    @torch.inference_mode()
+    def _heads(self, features: torch.Tensor) -> tuple[torch.Tensor | None, list[str | None]]:
+        """(B, T, D) -> class probabilities (B, C) on CPU (or None) and B captions (or Nones)."""
+        _, encoding = self.net.encode(features=features)  # (B, H')
+        probs = None
+        if self.net.action_head is not None:
+            probs = self.net.action_head(encoding).float().softmax(-1).cpu()  # (B, C)
+        captions: list[str | None] = [None] * features.shape[0]
+        if self.net.caption_decoder is not None and self.vocab is not None:
+            ids = self.net.caption(encoding, self.beam_size, self.max_caption_len, self.length_penalty)  # (B, L)
+            captions = [self.vocab.decode(row) for row in ids.tolist()]
+        return probs, captions
+
+    def _top(self, probs: torch.Tensor | np.ndarray | None, topk: int) -> list[ActionScore]:
+        if probs is None:
+            return []
+        probs = torch.as_tensor(probs)
+        values, indices = probs.topk(min(topk, probs.shape[-1]))
+        return [ActionScore(self.classes[i], float(p)) for p, i in zip(values.tolist(), indices.tolist())]
+
+    @staticmethod
+    def _failure(video, error: Exception) -> Prediction:
+        if isinstance(error, VideoDecodeError):
+            reason = str(error)  # already "path: reason"
+        else:
+            reason = f"{video}: {type(error).__name__}: {error}"
+        return Prediction(video=str(video), actions=[], caption=None, error=reason)
+
+    # -- public API ---------------------------------------------------------------------
+    def predict(self, video: str | os.PathLike, topk: int = 5, window: float | None = None, stride: float | None = None) -> Prediction:
+        """One video. A file that cannot be decoded gives a Prediction with ``error`` set."""
+        return self.predict_many([video], topk=topk, batch_size=1, window=window, stride=stride)[0]
+
+    def predict_many(
+        self,
+        videos: Sequence[str | os.PathLike],
+        topk: int = 5,
+        batch_size: int = 8,
+        window: float | None = None,
+        stride: float | None = None,
+    ) -> list[Prediction]:
+        """Several videos, in order; ``batch_size`` whole videos share one backbone pass.
+
+        Failures (missing, corrupt, undecodable) come back as error entries; the rest go on.
+        """
+        return list(self.iter_predict(videos, topk=topk, batch_size=batch_size, window=window, stride=stride))
+
+    def iter_predict(
+        self,
+        videos: Iterable[str | os.PathLike],
+        topk: int = 5,
+        batch_size: int = 8,
+        window: float | None = None,
+        stride: float | None = None,
+    ) -> Iterator[Prediction]:
+        """``predict_many`` as a generator: results arrive batch by batch, in input order."""
+        if topk < 1:
+            raise ValueError(f"topk must be >= 1, got {topk}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if stride is not None and window is None:
+            raise ValueError("stride needs a window")
+        if window is not None:
+            if not window > 0:
+                raise ValueError(f"window must be > 0 seconds, got {window}")
+            stride = window if stride is None else stride
+            if not stride > 0:
+                raise ValueError(f"stride must be > 0 seconds, got {stride}")
+        self.last_stats = {"videos": 0, "failed": 0, "frames_encoded": 0, "windows": 0, "grid_frames": 0, "max_buffered_frames": 0}
+        if window is None:
+            yield from self._iter_whole(videos, topk, batch_size)
+        else:
+            for video in videos:
+                yield self._predict_windows(video, topk, float(window), float(stride))
+
+    # -- whole videos -------------------------------------------------------------------
+    def _load_clip(self, video) -> torch.Tensor:
+        """``num_frames`` eval-sampled frames of one file -> (T, 3, S, S); raises on failure."""
+        with open_video(video, self.backend) as reader:
+            idx = sample_indices(self.sampling, reader.num_frames, self.num_frames, train=False, stride=self.sampling_stride)
+            frames = reader.get_frames(idx.tolist())  # (T, H, W, 3) uint8
+        return self._prepare(frames)
+
+    def _iter_whole(self, videos: Iterable, topk: int, batch_size: int) -> Iterator[Prediction]:
+        stats = self.last_stats
+        it = iter(videos)
+        while batch := list(itertools.islice(it, batch_size)):
+            results: list[Prediction | None] = [None] * len(batch)
+            clips, rows = [], []
+            for j, video in enumerate(batch):
+                try:
+                    clips.append(self._load_clip(video))
+                    rows.append(j)
+                except Exception as e:  # one bad file must not stop the others
+                    results[j] = self._failure(video, e)
+            if clips:
+                x = torch.stack(clips)  # (B, T, 3, S, S)
+                probs, captions = self._heads(self._features(x))
+                stats["frames_encoded"] += x.shape[0] * x.shape[1]
+                for k, j in enumerate(rows):
+                    results[j] = Prediction(
+                        video=str(batch[j]),
+                        actions=self._top(probs[k] if probs is not None else None, topk),
+                        caption=captions[k],
+                    )
+            stats["videos"] += len(batch)
+            stats["failed"] += len(batch) - len(rows)
+            yield from results
+
+    # -- windows ------------------------------------------------------------------------
+    def _predict_windows(self, video, topk: int, window: float, stride: float) -> Prediction:
+        stats = self.last_stats
+        stats["videos"] += 1
+        try:
+            with open_video(video, self.backend) as reader:
+                n, fps = reader.num_frames, reader.fps
+                duration = n / fps
+                plan = window_plan(n, fps, self.num_frames, window, stride)
+                if plan is None:
+                    # Shorter than one window: one window over the whole video, sampled as
+                    # whole-video prediction samples it.
+                    idx = sample_indices(self.sampling, n, self.num_frames, train=False, stride=self.sampling_stride)
+                    unique, inverse = np.unique(idx, return_inverse=True)  # a short video repeats frames
+                    x = self._prepare(reader.get_frames(unique.tolist()))  # (U, 3, S, S)
+                    feats = self._features(x[None])[0][torch.as_tensor(inverse)]  # (T, D)
+                    probs, captions = self._heads(feats[None])
+                    stats["frames_encoded"] += len(unique)
+                    stats["grid_frames"] += len(unique)
+                    stats["max_buffered_frames"] = max(stats["max_buffered_frames"], self.num_frames)
+                    windows = [(0.0, duration, probs[0] if probs is not None else None, captions[0])]
+                else:
+                    windows = list(self._stream_windows(reader, plan, duration))
+        except Exception as e:
+            stats["failed"] += 1
+            return self._failure(video, e)
+        stats["windows"] += len(windows)
+
+        timeline = [
+            WindowPrediction(start, end, self._top(p, topk), cap, None if p is None else p.numpy().astype(np.float32))
+            for start, end, p, cap in windows
+        ]
+        actions: list[ActionScore] = []
+        caption = None
+        if windows[0][2] is not None:
+            mean = torch.stack([p for _, _, p, _ in windows]).mean(0)  # (C,)
+            actions = self._top(mean, topk)
+            best = int(mean.argmax())
+            # the video's caption: the window most confident in the video's top action
+            caption = max(windows, key=lambda w: float(w[2][best]))[3]
+        else:
+            caption = windows[len(windows) // 2][3]
+        return Prediction(video=str(video), actions=actions, caption=caption, timeline=timeline, classes=self.classes)
+
+    def _stream_windows(self, reader, plan: "WindowPlan", duration: float) -> Iterator[tuple]:
+        """Decode the grid frames in order, encode each once, yield ``(start, end, probs, caption)``."""
+        stats = self.last_stats
+        T = self.num_frames
+        starts = plan.starts
+        buffer: deque[tuple[int, torch.Tensor]] = deque()  # (grid cell, feature (D,)), cells increasing
+        pending: list[tuple[int, torch.Tensor]] = []  # (window number, features (T, D)) awaiting the heads
+        last: tuple[int, torch.Tensor] | None = None  # last encoded (frame index, feature): chunks may share it
+        next_window = 0
+        max_buffered = 0
+        encoded = 0
+        distinct, previous_frame = 0, None  # frames never decrease along the cells: count changes
+
+        def flush() -> Iterator[tuple]:
+            if not pending:
+                return
+            probs, captions = self._heads(torch.stack([f for _, f in pending]))  # (B, T, D) in
+            for k, (w, _) in enumerate(pending):
+                start = starts[w] * plan.cell
+                yield start, min(start + plan.window, duration), probs[k] if probs is not None else None, captions[k]
+            pending.clear()
+
+        for chunk in _batched(plan.cells(), self.chunk_frames):
+            frame_of = {c: plan.frame(c) for c in chunk}
+            for c in chunk:
+                distinct += frame_of[c] != previous_frame
+                previous_frame = frame_of[c]
+            wanted = sorted(set(frame_of.values()) - ({last[0]} if last else set()))
+            feats: dict[int, torch.Tensor] = {}
+            if wanted:
+                x = self._prepare(reader.get_frames(wanted))  # (N, 3, S, S)
+                f = self._features(x[None])[0]  # (N, D)
+                # clone: a row view would keep the whole chunk's tensor alive in the deque
+                feats = {i: row.clone() for i, row in zip(wanted, f)}
+                encoded += len(wanted)
+            if last is not None:
+                feats.setdefault(*last)
+            for c in chunk:
+                buffer.append((c, feats[frame_of[c]]))
+                max_buffered = max(max_buffered, len(buffer))
+                while next_window < len(starts) and starts[next_window] + T - 1 <= c:
+                    # the deque starts at this window's first cell and its cells are consecutive
+                    pending.append((next_window, torch.stack([f for _, f in itertools.islice(buffer, T)])))
+                    next_window += 1
+                    keep_from = starts[next_window] if next_window < len(starts) else math.inf
+                    while buffer and buffer[0][0] < keep_from:
+                        buffer.popleft()
+                    if len(pending) >= self.window_batch:
+                        yield from flush()
+            top = max(feats)
+            last = (top, feats[top])
+        yield from flush()
+        stats["frames_encoded"] += encoded
+        stats["grid_frames"] += distinct
+        stats["max_buffered_frames"] = max(stats["max_buffered_frames"], max_buffered)
+
+
+def _batched(iterable: Iterable, n: int) -> Iterator[list]:
+    it = iter(iterable)
+    while chunk := list(itertools.islice(it, n)):
+        yield chunk
+
+
+@dataclass
+class WindowPlan:
+    """Where windows start and which frame each grid cell reads.
+
+    Grid cell ``k`` spans ``[k * cell, (k + 1) * cell)`` seconds with ``cell = window / T``
+    and reads the frame showing at its centre, ``floor((k + 0.5) * cell * fps)`` (clamped to
+    the last frame) — on a video exactly one window long this is eval segment sampling.
+    Window ``j`` covers cells ``starts[j] .. starts[j] + T - 1``.
+    """
+
+    starts: list[int]
+    cell: float
+    window: float
+    num_frames: int  # T
+    fps: float
+    n: int  # frames in the video
+
+    def frame(self, cell: int) -> int:
+        # multiply before dividing: integer-valued positions stay exact (as in sampling.py)
+        return min(int(math.floor((2 * cell + 1) * self.window * self.fps / (2 * self.num_frames))), self.n - 1)
+
+    def cells(self) -> Iterator[int]:
+        """Every grid cell some window needs, increasing, each once."""
+        nxt = 0
+        for s in self.starts:
+            yield from range(max(nxt, s), s + self.num_frames)
+            nxt = max(nxt, s + self.num_frames)
+
+
+def window_plan(n: int, fps: float, num_frames: int, window: float, stride: float) -> WindowPlan | None:
+    """Windows of ``window`` seconds every ``stride`` seconds over ``n`` frames at ``fps``.
+
+    Starts are ``j * stride`` rounded to the grid (a stride below ``window / T`` is
+    effectively ``window / T``). When the regular windows stop short of the end, one more
+    window ends at the end of the video. ``None`` when the video is shorter than one window.
+    """
+    duration = n / fps
+    eps = 1e-9
+    if duration < window - eps:
+        return None
+    cell = window / num_frames
+    starts: list[int] = []
+    for j in itertools.count():
+        s = int(math.floor(j * stride / cell + 0.5))
+        if s * cell + window > duration + eps:
+            break
+        if not starts or s > starts[-1]:
+            starts.append(s)
+    if starts[-1] * cell + window < duration - eps:
+        starts.append(max(int(math.ceil((duration - window) / cell - eps)), starts[-1] + 1))
+    return WindowPlan(starts, cell, window, num_frames, fps, n)
+
+
+# --------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------
+
+
+def expand_inputs(items: Sequence[str]) -> list[str]:
+    """Files as given, folders as their video files (sorted, not recursive), globs expanded.
+
+    A path that does not exist stays in the list, so it is reported as a failed video; a
+    glob that matches nothing stays too, for the same reason.
+    """
+    out: list[str] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            out += sorted(str(f) for f in p.iterdir() if f.is_file() and f.suffix.lower() in VIDEO_EXTENSIONS)
+        elif p.exists():
+            out.append(item)
+        elif glob.has_magic(item):
+            matches = sorted(glob.glob(item, recursive=True))
+            files = [m for m in matches if Path(m).is_file()]
+            for m in matches:
+                if Path(m).is_dir():
+                    files += sorted(str(f) for f in Path(m).iterdir() if f.is_file() and f.suffix.lower() in VIDEO_EXTENSIONS)
+            out += files if files else [item]
+        else:
+            out.append(item)
+    seen: set[str] = set()
+    return [v for v in out if not (v in seen or seen.add(v))]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="infer.py",
+        description="Classify and caption videos with a trained vidrec checkpoint.",
+        epilog="Also: --export onnx --ckpt CKPT --out model.onnx; --demo --ckpt CKPT [--host H] [--port P].",
+    )
+    p.add_argument("videos", nargs="*", metavar="VIDEO", help="video files, folders of videos, or glob patterns")
+    p.add_argument("--ckpt", required=True, help="checkpoint written by train.py (e.g. .../checkpoints/last.ckpt)")
+    p.add_argument("--topk", type=int, default=5, help="actions to report per video / window (default 5)")
+    p.add_argument("--json", metavar="OUT.json", help="write all results as a JSON list")
+    p.add_argument("--csv", metavar="OUT.csv", help="write one row per video (per window with --window)")
+    p.add_argument("--device", default="auto", help="auto (default: CUDA if available), cpu or cuda")
+    p.add_argument("--batch-size", type=int, default=8, help="videos per backbone pass (default 8)")
+    p.add_argument("--backend", choices=["decord", "opencv"], help="video decoder (default: the checkpoint's)")
+    p.add_argument("--beam-size", type=int, help="caption beam size (default: the checkpoint's)")
+    p.add_argument("--window", type=float, metavar="SECONDS", help="predict a timeline of windows this long")
+    p.add_argument("--stride", type=float, metavar="SECONDS", help="seconds between window starts (default: --window)")
+    p.add_argument("--out", metavar="PATH", help="annotated video (one input video), or the file --export writes")
+    p.add_argument("--plot", metavar="timeline.png",
+                   help="plot the timeline's class probabilities (needs --window; several videos: timeline_<video>.png)")
+    p.add_argument("--export", choices=["onnx"], help="export the model instead of predicting (writes --out)")
+    p.add_argument("--demo", action="store_true", help="start the web demo instead of predicting")
+    p.add_argument("--host", default="127.0.0.1", help="demo host (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=7860, help="demo port (default 7860)")
+    return p
+
+
+def _bar_char() -> str:
+    try:
+        "█".encode(sys.stdout.encoding or "ascii")
+        return "█"
+    except (UnicodeEncodeError, LookupError):
+        return "#"
+
+
+def _print_prediction(pred: Prediction, bar: str) -> None:
+    if pred.error is not None:
+        print(f"ERROR {pred.error}", flush=True)
+        return
+    head = f"== {pred.video}"
+    if pred.timeline is not None:
+        end = pred.timeline[-1].end if pred.timeline else 0.0
+        head += f"  ({end:.1f} s, {len(pred.timeline)} window{'s' if len(pred.timeline) != 1 else ''})"
+    print(head)
+    width = max((len(a.label) for a in pred.actions), default=0)
+    for a in pred.actions:
+        print(f"  {a.prob * 100:6.2f}%  {a.label:<{width}}  {bar * max(int(round(a.prob * 20)), 0)}")
+    if pred.caption is not None:
+        print(f"  caption: {pred.caption}")
+    label_width = max((len(w.actions[0].label) for w in pred.timeline or [] if w.actions), default=0)
+    for w in pred.timeline or []:
+        top = f"{w.actions[0].label:<{label_width}} {w.actions[0].prob * 100:5.1f}%" if w.actions else ""
+        cap = f"  | {w.caption}" if w.caption is not None else ""
+        print(f"  [{w.start:7.2f} - {w.end:7.2f} s]  {top}{cap}")
+    sys.stdout.flush()
+
+
+def _write_json(path: str, predictions: list[Prediction]) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump([p.to_dict() for p in predictions], f, indent=2, ensure_ascii=False)
+        f.write("\n")
+
+
+def _write_csv(path: str, predictions: list[Prediction], windows: bool) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    header = ["video", "start", "end", "label", "prob", "caption", "error"] if windows else ["video", "label", "prob", "caption", "error"]
+
+    def row(video, actions, caption, error, start=None, end=None) -> list:
+        top = actions[0] if actions else None
+        cells = [video]
+        if windows:
+            cells += ["" if start is None else f"{start:.3f}", "" if end is None else f"{end:.3f}"]
+        return cells + [top.label if top else "", f"{top.prob:.6f}" if top else "", caption or "", error or ""]
+
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for p in predictions:
+            if windows and p.timeline:
+                for w in p.timeline:
+                    writer.writerow(row(p.video, w.actions, w.caption, None, w.start, w.end))
+            else:
+                writer.writerow(row(p.video, p.actions, p.caption, p.error))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``infer.py``: returns 0 when every video was predicted, 1 when any failed, 2 on bad usage."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+
+    if args.export:
+        if not args.out:
+            parser.error("--export needs --out (the file to write)")
+        from vidrec.export import export_onnx
+
+        export_onnx(args.ckpt, args.out)
+        return 0
+    if args.demo:
+        from vidrec.demo import launch
+
+        launch(args.ckpt, host=args.host, port=args.port)
+        return 0
+
+    if not args.videos:
+        parser.error("give at least one VIDEO (file, folder or glob)")
+    if args.stride is not None and args.window is None:
+        parser.error("--stride needs --window")
+    if args.plot and args.window is None:
+        parser.error("--plot needs --window (it plots the timeline)")
+    if args.window is not None and not args.window > 0:
+        parser.error("--window must be > 0 seconds")
+    if args.stride is not None and not args.stride > 0:
+        parser.error("--stride must be > 0 seconds")
+    if args.topk < 1 or args.batch_size < 1:
+        parser.error("--topk and --batch-size must be >= 1")
+    if args.beam_size is not None and args.beam_size < 1:
+        parser.error("--beam-size must be >= 1")
+    videos = expand_inputs(args.videos)
+    if not videos:
+        parser.error(f"no video files found in {args.videos}")
+    if args.out and len(videos) != 1:
+        parser.error(f"--out writes one annotated video: give exactly one input video (got {len(videos)})")
+
+    try:
+        predictor = Predictor.from_checkpoint(args.ckpt, device=args.device, backend=args.backend, beam_size=args.beam_size)
+    except (OSError, RuntimeError, ValueError, KeyError) as e:
+        print(f"error: cannot load {args.ckpt}: {e}", file=sys.stderr)
+        return 2
+
+    bar = _bar_char()
+    predictions: list[Prediction] = []
+    for pred in predictor.iter_predict(videos, topk=args.topk, batch_size=args.batch_size, window=args.window, stride=args.stride):
+        _print_prediction(pred, bar)
+        predictions.append(pred)
+    failed = [p for p in predictions if p.error is not None]
+
+    if args.json:
+        _write_json(args.json, predictions)
+    if args.csv:
+        _write_csv(args.csv, predictions, windows=args.window is not None)
+    status = 1 if failed else 0
+    if args.out or args.plot:
+        from vidrec import viz
+
+        good = [p for p in predictions if p.error is None]
+        for p in good:
+            try:
+                if args.out:
+                    viz.annotate_video(p.video, args.out, p)
+                    print(f"wrote annotated video {args.out}")
+                if args.plot:
+                    plot = Path(args.plot)
+                    if len(videos) > 1:  # one plot per video: timeline_<video name>.png
+                        plot = plot.with_name(f"{plot.stem}_{Path(p.video).stem}{plot.suffix or '.png'}")
+                    viz.plot_timeline(p, plot)
+                    print(f"wrote timeline plot {plot}")
+            except Exception as e:  # the predictions are still good and already printed
+                print(f"ERROR {p.video}: cannot write output: {e}", file=sys.stderr)
+                status = 1
+    if failed:
+        print(f"{len(failed)} of {len(predictions)} video(s) failed", file=sys.stderr)
+    return status
