@@ -41,7 +41,7 @@ bench: install
 	$(PY) -m benchmarks.run_all
 
 serve: install
-	$(PY) infer.py --demo --ckpt runs/demo/lstm/checkpoints/last.ckpt
+	$(PY) infer.py --demo --ckpt runs/demo/lstm.ckpt
 
 clean:
 	rm -rf runs data/synthetic .cache

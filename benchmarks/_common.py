@@ -42,7 +42,10 @@ def paired_ratio(num: list[float], den: list[float]) -> float:
 
 def spread(xs: list[float]) -> str:
     """``min-max`` of a list of ratios or times, to show how noisy a number was."""
-    return f"{min(xs):.3g}–{max(xs):.3g}"
+    def f(x: float) -> str:
+        return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3g}"
+
+    return f"{f(min(xs))}–{f(max(xs))}"
 
 
 def rss_mib() -> tuple[float, float]:

@@ -174,12 +174,23 @@ def interpret(rows: list[dict]) -> str:
         if dvo is not None:
             text += f"; decord ÷ opencv {dvo:.2f}x"
         parts.append(text)
+    opens = []
+    for video in dict.fromkeys(r["video"] for r in rows if "ms/clip" in r):
+        t = {r["method"]: r["ms/clip"] for r in rows if r["video"] == video and "ms/clip" in r}
+        if "open only decord" in t and "sampled decord" in t:
+            opens.append(f"{video.split(' ')[0]} {100 * t['open only decord'] / t['sampled decord']:.0f}%")
+    open_note = (
+        " Opening alone (decord) takes this share of a sampled clip's time: " + ", ".join(opens) + ". The reader "
+        "checks at open that the last frame decodes, which on a one-keyframe video means decoding the whole file once more."
+        if opens
+        else ""
+    )
     return (
         "; ".join(parts)
         + ". Seeking only pays off when keyframes are frequent: on the long video with a keyframe every "
         "12 frames the 8 sampled frames cost a small fraction of a full decode, while a video with a single "
         "keyframe (bigbuckbunny.mp4) has to be decoded from its start for every seek, so there sampling "
-        "is no faster than reading everything."
+        "is no faster than reading everything." + open_note
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from benchmarks._common import interleaved, median, paired_ratio, spread
 
 TITLE = "Training step on cached features: LSTM vs mean"
-B, T, D, STEPS, REPEATS = 16, 8, 5120, 5, 5
+B, T, D, STEPS, REPEATS = 16, 8, 5120, 2, 7
 WHAT = (
     f"One training step (forward, action + caption loss, backward, AdamW) of `VidRecModule(spatial_pooling='grid', "
     f"temporal=...)`'s trainable parts on a cached-feature batch B={B}, T={T}, D={D} with 12 classes and the "
@@ -74,9 +74,12 @@ def interpret(rows: list[dict]) -> str:
     if r is None:
         return "Not measured."
     lstm = next(x for x in rows if x["temporal"] == "lstm")
+    mean = next(x for x in rows if x["temporal"] == "mean")
     return (
-        f"An LSTM step costs {r['ratio']:.1f}x a mean-pooling step, but both take milliseconds "
-        f"({lstm['clips/s']:.0f} clips/s for the LSTM): with cached features the order-aware model is cheap to train."
+        f"An LSTM step costs {r['ratio']:.1f}x a mean-pooling step; it has "
+        f"{lstm['trainable params'] / mean['trainable params']:.1f}x the trainable parameters (its input weights alone "
+        f"are 4 gates × 512 × {D}). That is the price of order-awareness on {D}-dim grid features; with cached "
+        f"features the step, not the data, is then the training cost."
     )
 
 

@@ -6,11 +6,12 @@ predictor encodes each grid frame once and keeps only a window's worth of featur
 memory should not grow with the video's length. Each video runs in a fresh subprocess so
 its peak RSS is its own.
 
-The model comes from ``$VIDREC_BENCH_CKPT`` or ``runs/demo/lstm/checkpoints/last.ckpt`` when
+The model comes from ``$VIDREC_BENCH_CKPT`` or ``runs/demo/lstm.ckpt`` when
 one exists; otherwise an untrained ``VidRecModule`` of the same architecture is built in
 memory (pretrained backbone, random LSTM/heads) — costs do not depend on trained weights.
 
-    python -m benchmarks.window_reuse --worker VIDEO [--ckpt PATH]   # one measurement, JSON out
+    python -m benchmarks.window_reuse                                          # the benchmark
+    python -m benchmarks.window_reuse --worker VIDEO --warm SHORT [--ckpt PATH]  # one measurement, JSON out
 """
 
 from __future__ import annotations
@@ -197,16 +198,22 @@ def interpret(rows: list[dict]) -> str:
         f"the feature buffer {ratio['max buffered features']:.0f}x (always one window) and the peak growth over the "
         f"loaded model {growth if growth is not None else float('nan'):.2f}x — far from the {longer:g}x of a "
         f"length-proportional buffer (the {MINUTES[-1]}-min video's {frames_long} frames as float input would alone "
-        f"take {all_frames_mib:.0f} MiB). Time per video-minute {ratio['s per video-minute']:.2f}x: linear or better."
+        f"take {all_frames_mib:.0f} MiB). Time per video-minute {ratio['s per video-minute']:.2f}x (1 = time linear in length)."
     )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="one windowed-inference measurement (used by run())")
-    parser.add_argument("--worker", required=True, help="video to predict")
-    parser.add_argument("--warm", required=True, help="short video for the warm-up prediction")
+    parser.add_argument("--worker", help="video to predict (without it: run the whole benchmark)")
+    parser.add_argument("--warm", help="short video for the warm-up prediction")
     parser.add_argument("--ckpt", default=None)
     args = parser.parse_args(argv)
+    if args.worker is None:
+        for row in run():
+            print(row)
+        return
+    if args.warm is None:
+        parser.error("--worker needs --warm")
     print(json.dumps(worker(args.worker, args.warm, args.ckpt)))
 
 

@@ -60,18 +60,19 @@ def test_ddp_two_cpu_processes_with_feature_cache(tmp_path, tiny_dataset):
 
     # Exactly one cache file per clip, at exactly the paths the clips map to: no clip
     # missed, none written twice under another name, nothing half-written left over.
+    ckpt = torch.load(sorted(root.rglob("last.ckpt"))[0], map_location="cpu", weights_only=False)
+    hp, dm_hp = ckpt["hyper_parameters"], ckpt["datamodule_hyper_parameters"]
+    backbone = FrozenBackbone(hp["backbone"], hp["weights"], hp["spatial_pooling"], hp["grid"])
+    dm = VideoDataModule(**{k: v for k, v in dm_hp.items() if not k.startswith("_")})  # "_instantiator"
+    dm.normalization = backbone.normalization
+    cache = FeatureCache(cache_dir, backbone)
+    setting = dm.cache_setting(train=False)  # cache_train_views=0: train uses eval-style features
     train = read_manifest(tiny_dataset / "train.jsonl")
     val = read_manifest(tiny_dataset / "val.jsonl")
-    dm = VideoDataModule(
-        train_manifest=str(tiny_dataset / "train.jsonl"), num_frames=4, frame_size=32, num_workers=0
-    )
-    cache = FeatureCache(cache_dir, FrozenBackbone("mobilenet_v3_small", "none"))
-    setting = dm.cache_setting(train=False)  # cache_train_views=0: train uses eval-style features
     expected = {cache.path(r, setting) for r in train + val}
     assert len(expected) == len(train) + len(val)
-    written = set(cache_dir.rglob("*"))
-    files = {p for p in written if p.is_file()}
-    assert files == expected
+    files = {p for p in cache_dir.rglob("*") if p.is_file()}
+    assert files == expected, (len(files), len(expected), len(files & expected))
     for p in files:
         item = torch.load(p, map_location="cpu", weights_only=True)
-        assert item["features"].shape == (4, 576)
+        assert item["features"].shape == (dm_hp["num_frames"], backbone.out_dim)

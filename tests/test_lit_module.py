@@ -219,14 +219,9 @@ def test_validation_epoch_logs_accuracy_metrics(tiny_checkpoint, tiny_dataset):
     from vidrec.data.datamodule import VideoDataModule
 
     model = VidRecModule.load_from_checkpoint(tiny_checkpoint, map_location="cpu").eval()
-    dm = VideoDataModule(
-        train_manifest=str(tiny_dataset / "train.jsonl"),
-        val_manifest=str(tiny_dataset / "val.jsonl"),
-        num_frames=4,
-        frame_size=32,
-        batch_size=4,
-        num_workers=0,
-    )
+    dm_hp = torch.load(tiny_checkpoint, map_location="cpu", weights_only=False)["datamodule_hyper_parameters"]
+    dm = VideoDataModule(**{k: v for k, v in dm_hp.items() if not k.startswith("_") and k != "num_workers"}, num_workers=0)
+    dm.normalization = model.net.backbone.normalization
     assert dm.classes == model.classes
     dm.setup("validate")
     correct = top5 = n = 0
@@ -249,6 +244,42 @@ def test_validation_epoch_logs_accuracy_metrics(tiny_checkpoint, tiny_dataset):
     assert float(last["val/top5"]) == pytest.approx(top5 / n, abs=1e-6)
     mean_class = sum(sum(v) / len(v) for v in per_class.values()) / len(model.classes)
     assert float(last["val/mean_class_acc"]) == pytest.approx(mean_class, abs=1e-6)
+
+
+def test_confusion_matrix_counts_each_val_clip_once(tmp_path, tiny_dataset):
+    # The sanity check runs 2 val batches before training; they must not be counted in
+    # epoch 0's confusion matrix (torchmetrics state that Lightning does not reset for us).
+    from vidrec.cli import cli_main
+
+    repo = Path(__file__).resolve().parents[1]
+    cli = cli_main(
+        [
+            "fit",
+            "--config", str(repo / "configs" / "debug.yaml"),
+            "--data.train_manifest", str(tiny_dataset / "train.jsonl"),
+            "--data.val_manifest", str(tiny_dataset / "val.jsonl"),
+            "--trainer.default_root_dir", str(tmp_path),
+            "--trainer.logger.save_dir", str(tmp_path),
+            "--trainer.enable_progress_bar", "false",
+            "--trainer.max_epochs", "1",
+            "--trainer.limit_train_batches", "1",
+            "--trainer.num_sanity_val_steps", "2",
+        ]
+    )
+    n_val = len(cli.datamodule.records["val"])
+    confusion = cli.model.last_confusion
+    assert confusion["stage"] == "val" and confusion["classes"] == cli.model.classes
+    matrix = confusion["matrix"]
+    assert matrix.shape == (len(cli.model.classes),) * 2
+    assert int(matrix.sum()) == n_val
+    # rows are true classes: one val clip per class in the tiny dataset
+    labels = [cli.datamodule.class_to_idx[r.label] for r in cli.datamodule.records["val"]]
+    assert matrix.sum(1).tolist() == [labels.count(k) for k in range(len(cli.model.classes))]
+    # and it agrees with the logged accuracy
+    rows = _read_metrics(Path(cli.trainer.logger.log_dir) / "metrics.csv")
+    top1 = [float(r["val/top1"]) for r in rows if r.get("val/top1")]
+    assert len(top1) == 1
+    assert top1[0] == pytest.approx(float(matrix.diag().sum()) / n_val, abs=1e-6)
 
 
 # -- caption scores ----------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The web demo: upload a video (or pick a bundled example), see its top-5 actions, the
 generated caption and the video annotated with the prediction.
 
-    python infer.py --demo --ckpt runs/demo/lstm/checkpoints/last.ckpt [--host 127.0.0.1 --port 7860]
+    python infer.py --demo --ckpt runs/demo/lstm.ckpt [--host 127.0.0.1 --port 7860]
 
 Everything is served from the local machine: analytics are off, there are no share links
 unless asked for, and the theme uses system fonts, so the page works with no internet.

@@ -206,6 +206,9 @@ class VidRecModule(pl.LightningModule):
         self._report_skipped(stage)
         samples, self._captions[stage] = self._captions[stage], []
         if self.trainer.sanity_checking:
+            # Lightning resets logged metrics after the sanity check, but not this one: without
+            # the reset its batches would be counted again in epoch 0's confusion matrix.
+            (self.val_confusion if stage == "val" else self.test_confusion).reset()
             return
         scored = [s for s in samples if s["caption"] is not None and s["references"]]
         if scored:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -53,10 +54,13 @@ def _train_and_test(config: str, data: Path, out: Path, epochs: int, extra: list
         run=False,
     )
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
-    best = cli.trainer.checkpoint_callback.best_model_path
+    # The logger decides where checkpoints go (W&B: <project>/<run id>/checkpoints); a copy
+    # at a fixed path is what `make serve` and the README's commands use.
+    best = out.parent / f"{out.name}.ckpt"
+    shutil.copyfile(cli.trainer.checkpoint_callback.best_model_path, best)
     results = cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path="best")[0]
     confusion = cli.model.last_confusion
-    results["checkpoint"] = best
+    results["checkpoint"] = str(best)
     results["reversed_pairs_top1"] = group_accuracy(confusion["matrix"], confusion["classes"], REVERSED)
     results["symmetric_top1"] = group_accuracy(
         confusion["matrix"], confusion["classes"], [c for c in ACTIONS if c not in REVERSED]
