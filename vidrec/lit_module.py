@@ -45,6 +45,7 @@ class VidRecModule(pl.LightningModule):
         spatial_pooling: Literal["avg", "grid"] = "avg",
         grid: int = 2,
         trainable_layers: int = 0,
+        backbone_blocks: int | None = None,
         temporal: Literal["lstm", "gru", "mean"] = "lstm",
         hidden_size: int = 512,
         num_layers: int = 1,
@@ -72,7 +73,7 @@ class VidRecModule(pl.LightningModule):
             raise ValueError("nothing to learn: no classes and no caption vocabulary (is the train manifest empty?)")
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
 
-        bb = FrozenBackbone(backbone, weights, spatial_pooling, grid, trainable_layers)
+        bb = FrozenBackbone(backbone, weights, spatial_pooling, grid, trainable_layers, backbone_blocks)
         enc = LSTMEncoder(bb.out_dim, temporal, hidden_size, num_layers, bidirectional, temporal_dropout, temporal_pooling)
         head = ActionHead(enc.out_dim, len(self.classes), head_dropout) if self.classes else None
         decoder = None

@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--num-clips", type=int, default=1200)
     parser.add_argument("--epochs", type=int, default=None, help="default: the config's max_epochs")
     parser.add_argument("--skip-baseline", action="store_true", help="train only the LSTM model")
+    parser.add_argument("--cache-dir", default=None, help="feature cache folder (default: the config's)")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     data, out = Path(args.data), Path(args.out)
@@ -104,9 +105,10 @@ def main(argv: list[str] | None = None) -> dict:
         epochs = int(yaml.safe_load(Path(args.config).read_text())["trainer"]["max_epochs"])
 
     runs: dict[str, dict] = {}
-    runs["lstm"] = _train_and_test(args.config, data, out / "lstm", epochs, [])
+    common = ["--data.cache_dir", args.cache_dir] if args.cache_dir else []
+    runs["lstm"] = _train_and_test(args.config, data, out / "lstm", epochs, common)
     if not args.skip_baseline:
-        runs["mean"] = _train_and_test(args.config, data, out / "mean", epochs, ["--model.temporal", "mean"])
+        runs["mean"] = _train_and_test(args.config, data, out / "mean", epochs, [*common, "--model.temporal", "mean"])
 
     print("\n[demo] test split, top-1 accuracy   (reversed pairs = the same frames played backwards)")
     print(f"  {'temporal model':<16}{'reversed pairs':>16}{'symmetric':>12}{'all':>8}{'BLEU-4':>9}")

@@ -87,7 +87,9 @@ class ClipDataset(_CaptionMixin, Dataset):
 
     def _rng(self, index: int) -> np.random.Generator:
         if self.seed is None:
-            return np.random.default_rng()
+            # Drawn from torch's generator, which Lightning's seed_everything seeds and each
+            # DataLoader worker re-seeds: runs reproduce, epochs and workers still differ.
+            return np.random.default_rng(int(torch.randint(2**62, ()).item()))
         return np.random.default_rng([self.seed, self.epoch, index])
 
     def load_frames(self, record: ClipRecord, rng: np.random.Generator) -> np.ndarray:
@@ -147,7 +149,7 @@ class FeatureDataset(_CaptionMixin, Dataset):
         record, views = self.records[index], self.views[index]
         if isinstance(views, str):
             return {"video": record.video, "error": views, "index": index}
-        rng = np.random.default_rng()
+        rng = np.random.default_rng(int(torch.randint(2**62, ()).item()))  # seeded by seed_everything
         view = views[int(rng.integers(len(views)))] if self.train else views[0]
         return {
             "features": view.float(),  # (T, D)

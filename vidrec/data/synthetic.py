@@ -153,8 +153,9 @@ def render_clip(spec: ClipSpec, num_frames: int = 16, size: int = 112) -> np.nda
         period = int(rng.integers(2, 4))
         alpha = ((np.arange(num_frames) // period) % 2 == 0).astype(float)
     elif spec.action == "shake":
-        amp = size * rng.uniform(0.06, 0.1)
-        cx = cx0 + amp * np.sin(np.arange(num_frames) * np.pi / rng.uniform(1.0, 1.6))
+        amp = size * rng.uniform(0.08, 0.12)
+        # A period of 5-8 frames: slow enough to survive sampling every other frame.
+        cx = cx0 + amp * np.sin(np.arange(num_frames) * np.pi / rng.uniform(2.5, 4.0) + rng.uniform(0, 2 * np.pi))
     else:
         raise ValueError(f"unknown action {spec.action!r}")
 

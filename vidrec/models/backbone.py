@@ -53,18 +53,27 @@ def _efficientnet_lite0(weights: str) -> tuple[nn.Module, list[nn.Module], nn.Mo
     elif weights.lower() != "none":
         model.load_state_dict(_load_state_dict(Path(weights)))
 
-    class FeatureMap(nn.Module):  # (N, 3, H, W) -> (N, 1280, H/32, W/32)
-        def __init__(self, net):
-            super().__init__()
-            self.net = net
-
-        def forward(self, x):
-            return self.net.extract_features(x)
-
     stem = nn.ModuleList([model._conv_stem, model._bn0])
     head = nn.ModuleList([model._conv_head, model._bn1])
     blocks = [stem, *model._blocks, head]
-    return model, blocks, FeatureMap(model)
+    return model, blocks, _LiteFeatureMap(model)
+
+
+class _LiteFeatureMap(nn.Module):
+    """EfficientNet-Lite's convolutional trunk, optionally cut after its first ``num_blocks``
+    blocks (the stem counts as block 0, the 1x1 head conv as the last)."""
+
+    def __init__(self, net: nn.Module, num_blocks: int | None = None):
+        super().__init__()
+        self.net, self.num_blocks = net, num_blocks
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, 3, H, W) -> (N, C, h, w)
+        if self.num_blocks is None or self.num_blocks >= len(self.net._blocks) + 2:
+            return self.net.extract_features(x)  # (N, 1280, H/32, W/32)
+        x = self.net._swish(self.net._bn0(self.net._conv_stem(x)))
+        for block in self.net._blocks[: self.num_blocks - 1]:
+            x = block(x)
+        return x
 
 
 def _torchvision_model(name: str, weights: str) -> tuple[nn.Module, Normalization]:
@@ -133,6 +142,9 @@ class FrozenBackbone(nn.Module):
         pooling: ``avg`` — global average, D = C; ``grid`` — average over a ``grid x grid``
             layout, D = C * grid^2, which keeps *where* in the frame things are (left/right).
         trainable_layers: unfreeze the last N blocks for fine-tuning (0 = fully frozen).
+        num_blocks: cut the network after its first N blocks (None = the whole trunk).
+            Mid-level features (stride 16) keep more of *where* and *how big* things are
+            than the last, most ImageNet-specific layer, and cost less to compute.
     """
 
     def __init__(
@@ -142,18 +154,26 @@ class FrozenBackbone(nn.Module):
         pooling: Literal["avg", "grid"] = "avg",
         grid: int = 2,
         trainable_layers: int = 0,
+        num_blocks: int | None = None,
     ):
         super().__init__()
         self.name, self.weights, self.pooling, self.grid = name, str(weights), pooling, grid
-        self.trainable_layers = trainable_layers
+        self.trainable_layers, self.num_blocks = trainable_layers, num_blocks
         if pooling not in ("avg", "grid"):
             raise ValueError(f"pooling must be 'avg' or 'grid', got {pooling!r}")
         if name == EFFICIENTNET_LITE0:
             model, blocks, self.feature_map = _efficientnet_lite0(self.weights)
+            self.feature_map.num_blocks = num_blocks
             self.normalization = TF_MINUS_ONE_ONE  # TF-origin weights expect [-1, 1]
         else:
             model, self.normalization = _torchvision_model(name, self.weights)
             self.feature_map, blocks = _torchvision_feature_map(model)
+            if num_blocks is not None and num_blocks < len(blocks):
+                self.feature_map = nn.Sequential(*blocks[:num_blocks])
+        if num_blocks is not None:
+            if not 1 <= num_blocks <= len(blocks):
+                raise ValueError(f"num_blocks must be in [1, {len(blocks)}] for {name}, got {num_blocks}")
+            blocks = blocks[:num_blocks]
         if not 0 <= trainable_layers <= len(blocks):
             raise ValueError(f"trainable_layers must be in [0, {len(blocks)}] for {name}, got {trainable_layers}")
         for p in self.parameters():
@@ -183,7 +203,7 @@ class FrozenBackbone(nn.Module):
         if weights.lower() not in ("default", "none") and os.path.isfile(weights):
             st = os.stat(weights)
             weights = f"{os.path.abspath(weights)}:{st.st_size}:{st.st_mtime_ns}"
-        text = f"{self.name}|{weights}|{self.pooling}|{self.grid}"
+        text = f"{self.name}|{weights}|{self.pooling}|{self.grid}|{self.num_blocks}"
         return hashlib.sha1(text.encode()).hexdigest()[:16]
 
     def train(self, mode: bool = True) -> "FrozenBackbone":
