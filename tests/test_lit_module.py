@@ -236,10 +236,10 @@ def test_validation_epoch_logs_accuracy_metrics(tiny_checkpoint, tiny_dataset):
             n += len(labels)
             for y, h in zip(labels.tolist(), hit.tolist()):
                 per_class.setdefault(y, []).append(h)
-    # the validation that ran on exactly these weights (last.ckpt is not always the last
-    # epoch: Lightning 2.6 rewrites it only when a top-k checkpoint is saved)
-    epoch = torch.load(tiny_checkpoint, map_location="cpu", weights_only=False)["epoch"]
-    last = next(r for r in val_rows if int(r["epoch"]) == epoch)
+    # The validation that ran on exactly these weights: the one logged at the checkpoint's
+    # last optimizer step (its "epoch" field counts finished epochs, so match on the step).
+    step = torch.load(tiny_checkpoint, map_location="cpu", weights_only=False)["global_step"]
+    last = next(r for r in val_rows if int(r["step"]) == step - 1)
     assert float(last["val/top1"]) == pytest.approx(correct / n, abs=1e-6)
     assert float(last["val/top5"]) == pytest.approx(top5 / n, abs=1e-6)
     mean_class = sum(sum(v) / len(v) for v in per_class.values()) / len(model.classes)
