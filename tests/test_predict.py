@@ -15,7 +15,9 @@ from vidrec.data.manifest import read_manifest
 from vidrec.data.sampling import segment_indices
 from vidrec.data.synthetic import ACTIONS, COLORS, SHAPES, ClipSpec, render_clip
 from vidrec.data.transforms import eval_transform, to_video_tensor
-from vidrec.predict import ActionScore, Prediction, Predictor, WindowPrediction, expand_inputs, resolve_device, window_plan
+from vidrec.infer_cli import expand_inputs
+from vidrec.predict import ActionScore, Prediction, Predictor, WindowPrediction, resolve_device
+from vidrec.windows import window_plan
 
 FPS = 8.0
 
