@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 from pathlib import Path
 
-from vidrec.data.manifest import ClipRecord, ManifestError, write_classes, write_manifest
+from vidrec.data.manifest import ClipRecord, ManifestError, write_classes
+from vidrec.data.recipe_tools import run_main, write_missing, write_splits
 
 _SPLIT_OF_ID = {"1": "train", "2": "test", "0": None}  # 0: the clip sits this split out
-_SHOW_MISSING = 5
 
 
 def split_files(folder: Path, split: int) -> dict[str, Path]:
@@ -62,26 +61,6 @@ def find_video(root: Path, label: str, name: str) -> Path | None:
     return None
 
 
-def report(split: str, records: list[ClipRecord], missing: list[str]) -> None:
-    """One summary line per split; names the first few missing videos."""
-    line = f"{split}: {len(records)} clips"
-    if missing:
-        shown = ", ".join(missing[:_SHOW_MISSING]) + (", ..." if len(missing) > _SHOW_MISSING else "")
-        line += f", {len(missing)} missing videos dropped ({shown})"
-    print(line)
-
-
-def write_missing(out: Path, missing: dict[str, list[str]]) -> None:
-    """``missing.txt``: '<split>\\t<path>' per missing video; removed when none are missing
-    so a stale list from an earlier run cannot mislead."""
-    path = out / "missing.txt"
-    lines = [f"{split}\t{rel}\n" for split, rels in missing.items() for rel in rels]
-    if lines:
-        path.write_text("".join(lines), encoding="utf-8")
-    elif path.exists():
-        path.unlink()
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--videos", required=True, type=Path, help="folder with one sub-folder of .avi per class")
@@ -109,9 +88,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"error: none of the listed videos were found under {args.videos}")
 
     out = args.out
-    for split in ("train", "test"):
-        write_manifest(out / f"{split}.jsonl", records[split])
-        report(split, records[split], missing[split])
+    write_splits(out, records, missing)
     # No official val split: reuse test so that training code expecting val still runs.
     shutil.copyfile(out / "test.jsonl", out / "val.jsonl")
     print("val: copy of test (HMDB51 has no validation split)")
@@ -120,7 +97,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except ManifestError as e:
-        sys.exit(f"error: {e}")
+    run_main(main)

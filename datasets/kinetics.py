@@ -25,15 +25,14 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidrec.data.manifest import ClipRecord, ManifestError, write_classes, write_manifest
+from vidrec.data.manifest import ClipRecord, ManifestError, write_classes
+from vidrec.data.recipe_tools import run_main, write_missing, write_splits
 
 _SPLITS = {"train": "train", "val": "val", "validate": "val", "test": "test"}
 _REQUIRED = ("youtube_id", "time_start", "time_end", "split")
-_SHOW_MISSING = 5
 
 
 @dataclass
@@ -106,26 +105,6 @@ def find_video(root: Path, row: Row) -> Path | None:
     return next((p for p in candidates(root, row) if p.is_file()), None)
 
 
-def report(split: str, records: list[ClipRecord], missing: list[str]) -> None:
-    """One summary line per split; names the first few missing videos."""
-    line = f"{split}: {len(records)} clips"
-    if missing:
-        shown = ", ".join(missing[:_SHOW_MISSING]) + (", ..." if len(missing) > _SHOW_MISSING else "")
-        line += f", {len(missing)} missing videos dropped ({shown})"
-    print(line)
-
-
-def write_missing(out: Path, missing: dict[str, list[str]]) -> None:
-    """``missing.txt``: '<split>\\t<file>' per missing video; removed when none are missing
-    so a stale list from an earlier run cannot mislead."""
-    path = out / "missing.txt"
-    lines = [f"{split}\t{rel}\n" for split, rels in missing.items() for rel in rels]
-    if lines:
-        path.write_text("".join(lines), encoding="utf-8")
-    elif path.exists():
-        path.unlink()
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--videos", required=True, type=Path, help="folder with the downloaded, trimmed clips")
@@ -155,17 +134,11 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"error: none of the {len(rows)} clips were found under {args.videos}")
 
     out = args.out
-    for split in ("train", "val", "test"):
-        if split in records:
-            write_manifest(out / f"{split}.jsonl", records[split])
-            report(split, records[split], missing[split])
+    write_splits(out, records, missing, order=("train", "val", "test"))
     # Labels of missing clips count too: the class list must not depend on download luck.
     write_classes(out / "classes.txt", sorted({row.label for row in rows if row.label is not None}))
     write_missing(out, missing)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except ManifestError as e:
-        sys.exit(f"error: {e}")
+    run_main(main)

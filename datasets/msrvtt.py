@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vidrec.data.manifest import ClipRecord, ManifestError, write_classes, write_manifest
+from vidrec.data.manifest import ClipRecord, ManifestError, write_classes
+from vidrec.data.recipe_tools import run_main, write_missing, write_splits
 
 # Official category index -> name (MSR-VTT category.txt).
 CATEGORIES = [
@@ -52,7 +52,6 @@ CATEGORIES = [
 ]
 _SPLITS = {"train": "train", "validate": "val", "val": "val", "test": "test"}
 _VIDEO_FOLDERS = ("", "TrainValVideo", "TestVideo")  # flat, then the official archives' folders
-_SHOW_MISSING = 5
 
 
 @dataclass
@@ -138,27 +137,6 @@ def find_video(root: Path, video_id: str) -> Path | None:
     return None
 
 
-def report(split: str, records: list[ClipRecord], missing: list[str]) -> None:
-    """One summary line per split; names the first few missing videos."""
-    captions = sum(len(r.captions) for r in records)
-    line = f"{split}: {len(records)} clips, {captions} captions"
-    if missing:
-        shown = ", ".join(missing[:_SHOW_MISSING]) + (", ..." if len(missing) > _SHOW_MISSING else "")
-        line += f", {len(missing)} missing videos dropped ({shown})"
-    print(line)
-
-
-def write_missing(out: Path, missing: dict[str, list[str]]) -> None:
-    """``missing.txt``: '<split>\\t<file>' per missing video; removed when none are missing
-    so a stale list from an earlier run cannot mislead."""
-    path = out / "missing.txt"
-    lines = [f"{split}\t{rel}\n" for split, rels in missing.items() for rel in rels]
-    if lines:
-        path.write_text("".join(lines), encoding="utf-8")
-    elif path.exists():
-        path.unlink()
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--videos", required=True, type=Path, help="folder with video0.mp4 ... video9999.mp4")
@@ -193,16 +171,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"error: none of the {len(videos)} videos were found under {args.videos}")
 
     out = args.out
-    for split in ("train", "val", "test"):
-        if split in records:
-            write_manifest(out / f"{split}.jsonl", records[split])
-            report(split, records[split], missing[split])
+    write_splits(out, records, missing, order=("train", "val", "test"), captions=True)
     write_classes(out / "classes.txt", CATEGORIES)
     write_missing(out, missing)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except ManifestError as e:
-        sys.exit(f"error: {e}")
+    run_main(main)

@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 from pathlib import Path
 
-from vidrec.data.manifest import ClipRecord, ManifestError, write_manifest
+from vidrec.data.manifest import ClipRecord, ManifestError
+from vidrec.data.recipe_tools import first_few, run_main, write_missing_lines, write_splits
 
 _REQUIRED = ("VideoID", "Start", "End", "Language", "Description")
-_SHOW_MISSING = 5
 
 
 def _seconds(value: str | None, column: str, where: str) -> int:
@@ -95,22 +94,6 @@ def order_clips(names: list[str], order: str, mapping: dict[str, int] | None) ->
     return list(names)  # read_corpus keeps first-appearance order
 
 
-def report(split: str, records: list[ClipRecord]) -> None:
-    captions = sum(len(r.captions) for r in records)
-    print(f"{split}: {len(records)} clips, {captions} captions")
-
-
-def write_missing(out: Path, missing: list[str]) -> None:
-    """``missing.txt``: one missing clip file per line; removed when none are missing
-    so a stale list from an earlier run cannot mislead. (No split column: MSVD's split
-    is assigned after missing clips are dropped.)"""
-    path = out / "missing.txt"
-    if missing:
-        path.write_text("".join(f"{name}\n" for name in missing), encoding="utf-8")
-    elif path.exists():
-        path.unlink()
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--videos", required=True, type=Path, help="the YouTubeClips folder of .avi files")
@@ -147,8 +130,7 @@ def main(argv: list[str] | None = None) -> None:
         # Almost certainly a wrong --videos folder: fail rather than write empty manifests.
         raise SystemExit(f"error: none of the {len(names)} clips were found under {args.videos}")
     if missing:
-        shown = ", ".join(missing[:_SHOW_MISSING]) + (", ..." if len(missing) > _SHOW_MISSING else "")
-        print(f"{len(missing)} missing videos dropped before splitting ({shown})")
+        print(f"{len(missing)} missing videos dropped before splitting ({first_few(missing)})")
     if len(records) <= args.train + args.val:
         print(f"warning: only {len(records)} clips, so test is empty or val/train are short")
 
@@ -156,14 +138,11 @@ def main(argv: list[str] | None = None) -> None:
     cut = args.train + args.val
     splits = {"train": records[: args.train], "val": records[args.train : cut], "test": records[cut:]}
     out = args.out
-    for split, split_records in splits.items():
-        write_manifest(out / f"{split}.jsonl", split_records)
-        report(split, split_records)
-    write_missing(out, missing)
+    # Missing clips were dropped before the split was cut: the summary lines have none to
+    # name, and missing.txt has no split column, just one clip file per line.
+    write_splits(out, splits, {}, captions=True)
+    write_missing_lines(out, missing)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except ManifestError as e:
-        sys.exit(f"error: {e}")
+    run_main(main)

@@ -22,15 +22,14 @@ import argparse
 import os
 import re
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from vidrec.data.manifest import ClipRecord, ManifestError, write_classes, write_manifest
+from vidrec.data.manifest import ClipRecord, ManifestError, write_classes
+from vidrec.data.recipe_tools import run_main, write_missing, write_splits
 
 # Official file names are "v_<Class>_g08_c01.avi": the group is the actor/scene id.
 _GROUP_RE = re.compile(r"_g(\d+)_c\d+\.[^.]+$", re.IGNORECASE)
-_SHOW_MISSING = 5
 
 
 @dataclass
@@ -176,26 +175,6 @@ def to_records(entries: list[ListEntry], finder: CaseInsensitiveFinder) -> tuple
     return records, missing
 
 
-def report(split: str, records: list[ClipRecord], missing: list[str]) -> None:
-    """One summary line per split; names the first few missing videos."""
-    line = f"{split}: {len(records)} clips"
-    if missing:
-        shown = ", ".join(missing[:_SHOW_MISSING]) + (", ..." if len(missing) > _SHOW_MISSING else "")
-        line += f", {len(missing)} missing videos dropped ({shown})"
-    print(line)
-
-
-def write_missing(out: Path, missing: dict[str, list[str]]) -> None:
-    """``missing.txt``: '<split>\\t<path>' per missing video; removed when none are missing
-    so a stale list from an earlier run cannot mislead."""
-    path = out / "missing.txt"
-    lines = [f"{split}\t{rel}\n" for split, rels in missing.items() for rel in rels]
-    if lines:
-        path.write_text("".join(lines), encoding="utf-8")
-    elif path.exists():
-        path.unlink()
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--videos", required=True, type=Path, help="the extracted UCF-101 folder (ROOT/<Class>/*.avi)")
@@ -229,23 +208,21 @@ def main(argv: list[str] | None = None) -> None:
 
     finder = CaseInsensitiveFinder(args.videos.resolve())
     out = args.out
-    results = {split: to_records(entries, finder) for split, entries in splits.items()}
-    if not any(records for records, _ in results.values()):
+    records: dict[str, list[ClipRecord]] = {}
+    missing: dict[str, list[str]] = {}
+    for split, entries in splits.items():
+        records[split], missing[split] = to_records(entries, finder)
+    if not any(records.values()):
         # Almost certainly a wrong --videos folder: fail rather than write empty manifests.
         raise SystemExit(f"error: none of the listed videos were found under {args.videos}")
-    for split, (records, missing) in results.items():
-        write_manifest(out / f"{split}.jsonl", records)
-        report(split, records, missing)
+    write_splits(out, records, missing)
     if "val" not in splits:
         # No official val split: reuse test so that training code expecting val still runs.
         shutil.copyfile(out / "test.jsonl", out / "val.jsonl")
         print("val: copy of test (UCF101 has no validation split; see --val-from-train)")
     write_classes(out / "classes.txt", classes)
-    write_missing(out, {split: missing for split, (_, missing) in results.items()})
+    write_missing(out, missing)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except ManifestError as e:
-        sys.exit(f"error: {e}")
+    run_main(main)

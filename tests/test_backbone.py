@@ -15,14 +15,7 @@ from vidrec.lit_module import VidRecModule
 from vidrec.models.backbone import BackboneWeightsError, FrozenBackbone
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny models: intra-op threads only add overhead, and on a busy 2-core CI box they
-    # spin against each other (measured: 100x slower backbone forwards).
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _frames(b: int = 2, t: int = 3, size: int = 32, seed: int = 0) -> torch.Tensor:

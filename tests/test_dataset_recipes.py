@@ -29,6 +29,16 @@ def load_recipe(name: str):
     return module
 
 
+def run(name: str, **options: object) -> None:
+    """Run ``datasets/<name>.py``'s ``main`` with ``--option value`` arguments: underscores
+    in option names become dashes, and a list value repeats its option."""
+    argv = []
+    for option, value in options.items():
+        for item in value if isinstance(value, list) else [value]:
+            argv += [f"--{option.replace('_', '-')}", str(item)]
+    load_recipe(name).main(argv)
+
+
 def touch(root: Path, *rels: str) -> None:
     for rel in rels:
         path = root / rel
@@ -80,7 +90,7 @@ def make_ucf(tmp_path: Path) -> tuple[Path, Path]:
 def test_ucf101(tmp_path, capsys):
     videos, splits = make_ucf(tmp_path)
     out = tmp_path / "data"  # the videos sit inside it, so paths are stored relative
-    load_recipe("ucf101").main(["--videos", str(videos), "--splits", str(splits), "--split", "1", "--out", str(out)])
+    run("ucf101", videos=videos, splits=splits, split=1, out=out)
 
     assert read_classes(out / "classes.txt") == ["ApplyEyeMakeup", "HandstandPushups", "YoYo"]
     assert rows(out, "train") == [
@@ -108,9 +118,7 @@ def test_ucf101_val_from_train_holds_out_whole_groups(tmp_path):
     videos, splits = make_ucf(tmp_path)
     touch(videos, "YoYo/v_YoYo_g10_c01.avi")
     out = tmp_path / "out"  # outside the videos' folder: paths stay absolute
-    load_recipe("ucf101").main(
-        ["--videos", str(videos), "--splits", str(splits), "--out", str(out), "--val-from-train", "0.34"]
-    )
+    run("ucf101", videos=videos, splits=splits, out=out, val_from_train=0.34)
     # Train groups are g08, g09, g10; round(0.34 * 3) = 1 group, the highest: g10.
     val = read_manifest(out / "val.jsonl")
     assert [(Path(r.video).name, r.label) for r in val] == [("v_YoYo_g10_c01.avi", "YoYo")]
@@ -131,22 +139,20 @@ def test_ucf101_malformed_line_names_file_and_line(tmp_path):
         "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1\nYoYo/v_YoYo_g09_c02.avi three\n"
     )
     with pytest.raises(ManifestError, match=r"trainlist01\.txt:2: 'three' is not a class index"):
-        load_recipe("ucf101").main(["--videos", str(videos), "--splits", str(splits), "--out", str(tmp_path / "o")])
+        run("ucf101", videos=videos, splits=splits, out=tmp_path / "o")
 
 
 def test_ucf101_index_disagreeing_with_folder_is_an_error(tmp_path):
     videos, splits = make_ucf(tmp_path)
     (splits / "trainlist01.txt").write_text("YoYo/v_YoYo_g09_c02.avi 1\n")
     with pytest.raises(ManifestError, match=r"trainlist01\.txt:1: index 1 is 'ApplyEyeMakeup' but the folder"):
-        load_recipe("ucf101").main(["--videos", str(videos), "--splits", str(splits), "--out", str(tmp_path / "o")])
+        run("ucf101", videos=videos, splits=splits, out=tmp_path / "o")
 
 
 def test_ucf101_wrong_video_root_fails(tmp_path):
     _, splits = make_ucf(tmp_path)
     with pytest.raises(SystemExit, match="none of the listed videos"):
-        load_recipe("ucf101").main(
-            ["--videos", str(tmp_path / "nowhere"), "--splits", str(splits), "--out", str(tmp_path / "o")]
-        )
+        run("ucf101", videos=tmp_path / "nowhere", splits=splits, out=tmp_path / "o")
 
 
 # ---------------------------------------------------------------- HMDB51
@@ -185,7 +191,7 @@ def make_hmdb(tmp_path: Path) -> tuple[Path, Path]:
 def test_hmdb51(tmp_path, capsys):
     videos, splits = make_hmdb(tmp_path)
     out = tmp_path
-    load_recipe("hmdb51").main(["--videos", str(videos), "--splits", str(splits), "--split", "1", "--out", str(out)])
+    run("hmdb51", videos=videos, splits=splits, split=1, out=out)
 
     assert read_classes(out / "classes.txt") == ["brush_hair", "clap", "ride_bike"]
     # Classes in sorted order, lines in file order; the id-0 clip is left out.
@@ -208,7 +214,7 @@ def test_hmdb51(tmp_path, capsys):
 def test_hmdb51_other_split_number(tmp_path):
     videos, splits = make_hmdb(tmp_path)
     out = tmp_path / "s2"
-    load_recipe("hmdb51").main(["--videos", str(videos), "--splits", str(splits), "--split", "2", "--out", str(out)])
+    run("hmdb51", videos=videos, splits=splits, split=2, out=out)
     assert read_classes(out / "classes.txt") == ["ride_bike"]
     assert [(Path(r.video).name, r.label) for r in read_manifest(out / "train.jsonl")] == [
         ("Bike_Tour_ride_bike_f_cm_np1_ri_med_0.avi", "ride_bike")
@@ -220,7 +226,7 @@ def test_hmdb51_malformed_line_names_file_and_line(tmp_path):
     videos, splits = make_hmdb(tmp_path)
     (splits / "clap_test_split1.txt").write_text("#20_Rhythm_clap_u_nm_np1_fr_goo_0.avi 1 \n\nbroken_line.avi 3\n")
     with pytest.raises(ManifestError, match=r"clap_test_split1\.txt:3: expected '<video_name\.avi> <0\|1\|2>'"):
-        load_recipe("hmdb51").main(["--videos", str(videos), "--splits", str(splits), "--out", str(tmp_path / "o")])
+        run("hmdb51", videos=videos, splits=splits, out=tmp_path / "o")
 
 
 # ---------------------------------------------------------------- Kinetics
@@ -263,10 +269,7 @@ def make_kinetics(tmp_path: Path) -> tuple[Path, list[Path]]:
 def test_kinetics(tmp_path, capsys):
     videos, csvs = make_kinetics(tmp_path)
     out = tmp_path / "manifests"
-    argv = ["--videos", str(videos), "--out", str(out)]
-    for path in csvs:
-        argv += ["--csv", str(path)]
-    load_recipe("kinetics").main(argv)
+    run("kinetics", videos=videos, out=out, csv=csvs)
 
     assert read_classes(out / "classes.txt") == [
         "abseiling",
@@ -296,7 +299,7 @@ def test_kinetics(tmp_path, capsys):
 def test_kinetics_only_the_splits_given(tmp_path):
     videos, csvs = make_kinetics(tmp_path)
     out = tmp_path / "val_only"
-    load_recipe("kinetics").main(["--videos", str(videos), "--csv", str(csvs[1]), "--out", str(out)])
+    run("kinetics", videos=videos, csv=csvs[1], out=out)
     assert sorted(p.name for p in out.iterdir()) == ["classes.txt", "val.jsonl"]
     assert [r.label for r in read_manifest(out / "val.jsonl")] == ["abseiling", "air drumming"]
 
@@ -307,13 +310,13 @@ def test_kinetics_malformed_line_names_file_and_line(tmp_path):
     header = "label,youtube_id,time_start,time_end,split\n"
     bad.write_text(header + "abseiling,--07WQ2iBlw,1,11,train\nabseiling,x,1,11,holdout\n")
     with pytest.raises(ManifestError, match=r"bad\.csv:3: split must be one of"):
-        load_recipe("kinetics").main(["--videos", str(videos), "--csv", str(bad), "--out", str(tmp_path / "o")])
+        run("kinetics", videos=videos, csv=bad, out=tmp_path / "o")
     bad.write_text(header + ",--07WQ2iBlw,1,11,train\n")
     with pytest.raises(ManifestError, match=r"bad\.csv:2: a train row needs a label"):
-        load_recipe("kinetics").main(["--videos", str(videos), "--csv", str(bad), "--out", str(tmp_path / "o")])
+        run("kinetics", videos=videos, csv=bad, out=tmp_path / "o")
     bad.write_text(header + "abseiling,--07WQ2iBlw,1.5,11,train\n")
     with pytest.raises(ManifestError, match=r"bad\.csv:2: time_start must be a whole number"):
-        load_recipe("kinetics").main(["--videos", str(videos), "--csv", str(bad), "--out", str(tmp_path / "o")])
+        run("kinetics", videos=videos, csv=bad, out=tmp_path / "o")
 
 
 # ---------------------------------------------------------------- MSR-VTT
@@ -358,9 +361,7 @@ def make_msrvtt(tmp_path: Path) -> tuple[Path, list[Path]]:
 def test_msrvtt(tmp_path, capsys):
     videos, paths = make_msrvtt(tmp_path)
     out = videos
-    load_recipe("msrvtt").main(
-        ["--videos", str(videos), "--annotations", str(paths[0]), "--annotations", str(paths[1]), "--out", str(out)]
-    )
+    run("msrvtt", videos=videos, annotations=paths, out=out)
     classes = read_classes(out / "classes.txt")
     assert len(classes) == 20
     assert classes[0] == "music" and classes[9] == "vehicles/autos" and classes[19] == "advertisement"
@@ -389,9 +390,7 @@ def test_msrvtt_malformed_json_names_file_and_line(tmp_path):
     videos, paths = make_msrvtt(tmp_path)
     paths[1].write_text('{\n  "videos": [\n    {"video_id": "video7010",,}\n  ]\n}\n')
     with pytest.raises(ManifestError, match=r"test_videodatainfo\.json:3: invalid JSON"):
-        load_recipe("msrvtt").main(
-            ["--videos", str(videos), "--annotations", str(paths[1]), "--out", str(tmp_path / "o")]
-        )
+        run("msrvtt", videos=videos, annotations=paths[1], out=tmp_path / "o")
 
 
 def test_msrvtt_bad_entry_names_file_and_entry(tmp_path):
@@ -399,9 +398,7 @@ def test_msrvtt_bad_entry_names_file_and_entry(tmp_path):
     paths[1].write_text(json.dumps({"videos": [{"video_id": "video7010", "category": 20, "split": "test"}]}))
     message = r"test_videodatainfo\.json: videos\[0\] \(video7010\): 'category' must be 0\.\.19"
     with pytest.raises(ManifestError, match=message):
-        load_recipe("msrvtt").main(
-            ["--videos", str(videos), "--annotations", str(paths[1]), "--out", str(tmp_path / "o")]
-        )
+        run("msrvtt", videos=videos, annotations=paths[1], out=tmp_path / "o")
 
 
 # ---------------------------------------------------------------- MSVD
@@ -442,9 +439,7 @@ def names(out: Path, split: str) -> list[str]:
 def test_msvd_sorted_split(tmp_path, capsys):
     videos, corpus = make_msvd(tmp_path)
     out = tmp_path
-    load_recipe("msvd").main(
-        ["--videos", str(videos), "--csv", str(corpus), "--out", str(out), "--train", "2", "--val", "1"]
-    )
+    run("msvd", videos=videos, csv=corpus, out=out, train=2, val=1)
     # Code-point order, like youtube_mapping.txt: "215_" < "21_"; the missing clip is
     # dropped before the cut; the French-only clip is not a clip at all.
     assert rows(out, "train") == [
@@ -469,10 +464,7 @@ def test_msvd_sorted_split(tmp_path, capsys):
 def test_msvd_first_appearance_and_mapping(tmp_path):
     videos, corpus = make_msvd(tmp_path)
     out = tmp_path / "first"
-    load_recipe("msvd").main(
-        ["--videos", str(videos), "--csv", str(corpus), "--out", str(out), "--train", "1", "--val", "1",
-         "--order", "first-appearance"]
-    )
+    run("msvd", videos=videos, csv=corpus, out=out, train=1, val=1, order="first-appearance")
     assert names(out, "train") == ["mv89psg6zh4_33_46.avi"]
     assert names(out, "val") == ["-4wsuPCjDBc_5_15.avi"]
     assert names(out, "test") == ["zzit5b_-ukg_5_20.avi", "0lh_UWF9ZP4_21_26.avi", "0lh_UWF9ZP4_215_226.avi"]
@@ -480,10 +472,7 @@ def test_msvd_first_appearance_and_mapping(tmp_path):
     mapping = tmp_path / "youtube_mapping.txt"
     mapping.write_text("zzit5b_-ukg_5_20 vid2\n-4wsuPCjDBc_5_15 vid10\nmv89psg6zh4_33_46 vid1\n")
     out = tmp_path / "mapped"
-    load_recipe("msvd").main(
-        ["--videos", str(videos), "--csv", str(corpus), "--out", str(out), "--train", "1", "--val", "1",
-         "--mapping", str(mapping)]
-    )
+    run("msvd", videos=videos, csv=corpus, out=out, train=1, val=1, mapping=mapping)
     assert names(out, "train") == ["mv89psg6zh4_33_46.avi"]
     assert names(out, "val") == ["zzit5b_-ukg_5_20.avi"]
     assert names(out, "test") == ["-4wsuPCjDBc_5_15.avi"]
@@ -493,7 +482,7 @@ def test_msvd_malformed_line_names_file_and_line(tmp_path):
     videos, corpus = make_msvd(tmp_path)
     corpus.write_text(MSVD_CSV + "abc,start,9,10,clean,20,English,Bad start.\n")
     with pytest.raises(ManifestError, match=r"MSRVideoDescription\.csv:11: Start must be a whole number"):
-        load_recipe("msvd").main(["--videos", str(videos), "--csv", str(corpus), "--out", str(tmp_path / "o")])
+        run("msvd", videos=videos, csv=corpus, out=tmp_path / "o")
 
 
 # ---------------------------------------------------------------- as scripts

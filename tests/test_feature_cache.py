@@ -19,16 +19,10 @@ from vidrec.data.manifest import ClipRecord
 from vidrec.features import FeatureCache
 from vidrec.models.backbone import FrozenBackbone
 
-REPO = Path(__file__).resolve().parents[1]
 SIZE = 48
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _content(seed: int, num_frames: int = 8) -> np.ndarray:
@@ -235,20 +229,15 @@ def test_trainable_backbone_refuses_the_cache(tmp_path):
         FeatureCache(tmp_path / "cache", FrozenBackbone("mobilenet_v3_small", "none", trainable_layers=1))
 
 
-def test_datamodule_trains_on_cached_features(tmp_path, tiny_dataset):
+def test_datamodule_trains_on_cached_features(tmp_path, tiny_dataset, debug_args):
     from vidrec.cli import cli_main
 
     cache_dir = tmp_path / "cache"
     cli = cli_main(
         [
             "fit",
-            "--config", str(REPO / "configs" / "debug.yaml"),
-            "--data.train_manifest", str(tiny_dataset / "train.jsonl"),
-            "--data.val_manifest", str(tiny_dataset / "val.jsonl"),
+            *debug_args(tmp_path / "run", tiny_dataset),
             "--data.cache_dir", str(cache_dir),
-            "--trainer.default_root_dir", str(tmp_path / "run"),
-            "--trainer.logger.save_dir", str(tmp_path / "run"),
-            "--trainer.enable_progress_bar", "false",
             "--trainer.max_epochs", "1",
             # resnet18: random-init MobileNetV3 features are ~1e-9, i.e. 0 in the float16 cache
             "--model.backbone", "resnet18",

@@ -3,7 +3,6 @@ and caption scores (BLEU/ROUGE/CIDEr, METEOR with or without Java)."""
 
 from __future__ import annotations
 
-import csv
 import math
 import warnings
 from pathlib import Path
@@ -22,12 +21,7 @@ SENTENCES = ["a man runs", "a woman walks to the left", "someone jumps", "a man 
 T, D = 3, 576  # frames, mobilenet_v3_small feature size
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -194,15 +188,10 @@ def test_module_without_captions_or_classes(vocab):
 # -- metrics logged by a real training run ---------------------------------------------
 
 
-def _read_metrics(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def test_validation_epoch_logs_accuracy_metrics(tiny_checkpoint, tiny_dataset):
+def test_validation_epoch_logs_accuracy_metrics(tiny_checkpoint, tiny_dataset, read_metrics):
     metrics_csv = tiny_checkpoint.parents[1] / "metrics.csv"
     assert metrics_csv.is_file()
-    rows = _read_metrics(metrics_csv)
+    rows = read_metrics(metrics_csv)
     val_rows = [r for r in rows if r.get("val/top1")]
     assert len(val_rows) == 2  # one per epoch (sanity check is not logged)
     for r in val_rows:
@@ -246,21 +235,15 @@ def test_validation_epoch_logs_accuracy_metrics(tiny_checkpoint, tiny_dataset):
     assert float(last["val/mean_class_acc"]) == pytest.approx(mean_class, abs=1e-6)
 
 
-def test_confusion_matrix_counts_each_val_clip_once(tmp_path, tiny_dataset):
+def test_confusion_matrix_counts_each_val_clip_once(tmp_path, tiny_dataset, debug_args, read_metrics):
     # The sanity check runs 2 val batches before training; they must not be counted in
     # epoch 0's confusion matrix (torchmetrics state that Lightning does not reset for us).
     from vidrec.cli import cli_main
 
-    repo = Path(__file__).resolve().parents[1]
     cli = cli_main(
         [
             "fit",
-            "--config", str(repo / "configs" / "debug.yaml"),
-            "--data.train_manifest", str(tiny_dataset / "train.jsonl"),
-            "--data.val_manifest", str(tiny_dataset / "val.jsonl"),
-            "--trainer.default_root_dir", str(tmp_path),
-            "--trainer.logger.save_dir", str(tmp_path),
-            "--trainer.enable_progress_bar", "false",
+            *debug_args(tmp_path, tiny_dataset),
             "--trainer.max_epochs", "1",
             "--trainer.limit_train_batches", "1",
             "--trainer.num_sanity_val_steps", "2",
@@ -276,7 +259,7 @@ def test_confusion_matrix_counts_each_val_clip_once(tmp_path, tiny_dataset):
     labels = [cli.datamodule.class_to_idx[r.label] for r in cli.datamodule.records["val"]]
     assert matrix.sum(1).tolist() == [labels.count(k) for k in range(len(cli.model.classes))]
     # and it agrees with the logged accuracy
-    rows = _read_metrics(Path(cli.trainer.logger.log_dir) / "metrics.csv")
+    rows = read_metrics(Path(cli.trainer.logger.log_dir) / "metrics.csv")
     top1 = [float(r["val/top1"]) for r in rows if r.get("val/top1")]
     assert len(top1) == 1
     assert top1[0] == pytest.approx(float(matrix.diag().sum()) / n_val, abs=1e-6)

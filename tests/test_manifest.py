@@ -132,43 +132,37 @@ def test_csv_with_only_a_video_column(tmp_path):
 # --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "bad_line,message",
-    [
-        ('{"video": "a.mp4", "label": "x"', "invalid JSON"),
-        ('{"label": "x"}', "missing 'video'"),
-        ('{"video": "", "label": "x"}', "missing 'video'"),
-        ('{"video": 42}', "missing 'video'"),
-        ('["a.mp4", "x"]', "JSON object"),
-        ('{"video": "a.mp4", "start": "soon"}', "'start'"),
-        ('{"video": "a.mp4", "end": [1]}', "'end'"),
-        ('{"video": "a.mp4", "start": 5.0, "end": 5.0}', "'end'"),
-        ('{"video": "a.mp4", "start": 9, "end": 2}', "'end'"),
-        ('{"video": "a.mp4", "captions": [1, 2]}', "'captions'"),
-    ],
-)
-def test_jsonl_errors_name_file_and_line(tmp_path, bad_line, message):
-    path = tmp_path / "m.jsonl"
-    # line 4 is bad; the comment and the blank line still count as lines
-    path.write_text('{"video": "ok.mp4"}\n# comment\n\n' + bad_line + '\n{"video": "ok2.mp4"}\n')
-    with pytest.raises(ManifestError) as info:
-        read_manifest(path)
-    assert f"{path}:4" in str(info.value)
-    assert message in str(info.value)
+# The bad entry is on line 4 of each file: what comes before it and after it.
+BAD_LINE_4 = {
+    # the comment and the blank line still count as lines
+    "jsonl": ('{"video": "ok.mp4"}\n# comment\n\n', '\n{"video": "ok2.mp4"}\n'),
+    # header, one good row, a blank line (skipped by the CSV reader), then the bad row
+    "csv": ("video,label,captions,start,end\nok.mp4,x,,,\n\n", "\n"),
+}
 
 
 @pytest.mark.parametrize(
-    "bad_row,message",
+    "fmt,bad_line,message",
     [
-        (",x,,,", "missing 'video'"),
-        ("a.mp4,x,,abc,", "'start'"),
-        ("a.mp4,x,,3,1", "'end'"),
+        ("jsonl", '{"video": "a.mp4", "label": "x"', "invalid JSON"),
+        ("jsonl", '{"label": "x"}', "missing 'video'"),
+        ("jsonl", '{"video": "", "label": "x"}', "missing 'video'"),
+        ("jsonl", '{"video": 42}', "missing 'video'"),
+        ("jsonl", '["a.mp4", "x"]', "JSON object"),
+        ("jsonl", '{"video": "a.mp4", "start": "soon"}', "'start'"),
+        ("jsonl", '{"video": "a.mp4", "end": [1]}', "'end'"),
+        ("jsonl", '{"video": "a.mp4", "start": 5.0, "end": 5.0}', "'end'"),
+        ("jsonl", '{"video": "a.mp4", "start": 9, "end": 2}', "'end'"),
+        ("jsonl", '{"video": "a.mp4", "captions": [1, 2]}', "'captions'"),
+        ("csv", ",x,,,", "missing 'video'"),
+        ("csv", "a.mp4,x,,abc,", "'start'"),
+        ("csv", "a.mp4,x,,3,1", "'end'"),
     ],
 )
-def test_csv_errors_name_file_and_physical_line(tmp_path, bad_row, message):
-    path = tmp_path / "m.csv"
-    # header, one good row, a blank line (skipped by the CSV reader), then the bad row: line 4
-    path.write_text("video,label,captions,start,end\nok.mp4,x,,,\n\n" + bad_row + "\n")
+def test_errors_name_file_and_physical_line(tmp_path, fmt, bad_line, message):
+    before, after = BAD_LINE_4[fmt]
+    path = tmp_path / f"m.{fmt}"
+    path.write_text(before + bad_line + after)
     with pytest.raises(ManifestError) as info:
         read_manifest(path)
     assert f"{path}:4" in str(info.value)

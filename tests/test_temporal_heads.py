@@ -14,13 +14,7 @@ from vidrec.models.temporal import LSTMEncoder
 PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # These models are tiny: intra-op threads only add overhead (and contend on a 2-core CI).
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _features(b=3, t=5, d=12, seed=0) -> torch.Tensor:

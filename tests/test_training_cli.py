@@ -3,7 +3,6 @@ swappable parts (temporal cell, loggers), class/vocab linking, and bad videos in
 
 from __future__ import annotations
 
-import csv
 import os
 import shutil
 import subprocess
@@ -20,14 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEBUG = REPO / "configs" / "debug.yaml"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny models: intra-op threads only add overhead, and on a busy 2-core CI box they
-    # spin against each other (measured: 100x slower backbone forwards).
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _env(**extra) -> dict[str, str]:
@@ -50,26 +42,10 @@ def _train_py(args: list[str], cwd: Path, env: dict | None = None, timeout: int 
     return proc
 
 
-def _read_metrics(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def _last(rows: list[dict[str, str]], key: str) -> float:
     values = [r[key] for r in rows if r.get(key) not in (None, "")]
     assert values, f"{key} was never logged"
     return float(values[-1])
-
-
-def _common(tmp: Path, data: Path, train_manifest: Path | None = None) -> list[str]:
-    return [
-        "--config", str(DEBUG),
-        "--data.train_manifest", str(train_manifest or data / "train.jsonl"),
-        "--data.val_manifest", str(data / "val.jsonl"),
-        "--trainer.default_root_dir", str(tmp),
-        "--trainer.logger.save_dir", str(tmp),
-        "--trainer.enable_progress_bar", "false",
-    ]
 
 
 # -- fit and test as real processes ------------------------------------------------------
@@ -87,14 +63,14 @@ def corrupt_train(tiny_dataset, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def fit_process(tiny_dataset, corrupt_train, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+def fit_process(tiny_dataset, corrupt_train, tmp_path_factory, debug_args) -> tuple[Path, subprocess.CompletedProcess]:
     """`python train.py fit --config configs/debug.yaml ...` on a train split with a corrupt video."""
     out = tmp_path_factory.mktemp("fit_process")
-    proc = _train_py(["fit", *_common(out, tiny_dataset, corrupt_train)], cwd=out)
+    proc = _train_py(["fit", *debug_args(out, tiny_dataset, corrupt_train)], cwd=out)
     return out, proc
 
 
-def test_fit_process_writes_checkpoints(fit_process, corrupt_train, tiny_dataset):
+def test_fit_process_writes_checkpoints(fit_process, corrupt_train, tiny_dataset, read_metrics):
     out, _ = fit_process
     last = sorted(out.rglob("last.ckpt"))
     best = sorted(out.rglob("best-epoch=*.ckpt"))
@@ -117,7 +93,7 @@ def test_fit_process_writes_checkpoints(fit_process, corrupt_train, tiny_dataset
     data_cfg = yaml.safe_load(DEBUG.read_text())["data"]
     assert ckpt["datamodule_hyper_parameters"]["num_frames"] == data_cfg["num_frames"]
     assert ckpt["datamodule_hyper_parameters"]["frame_size"] == data_cfg["frame_size"]
-    metrics = _read_metrics(last[0].parents[1] / "metrics.csv")
+    metrics = read_metrics(last[0].parents[1] / "metrics.csv")
     assert 0.0 <= _last(metrics, "val/top1") <= 1.0
     assert sorted({int(r["epoch"]) for r in metrics if r.get("val/top1")}) == [0, 1]  # 2 epochs ran
 
@@ -131,20 +107,22 @@ def test_corrupt_training_video_is_skipped_with_a_warning(fit_process):
 
 
 @pytest.mark.slow  # a second process, and METEOR starts Java
-def test_test_subcommand_logs_test_metrics_and_caption_scores(fit_process, corrupt_train, tiny_dataset, tmp_path):
+def test_test_subcommand_logs_test_metrics_and_caption_scores(
+    fit_process, corrupt_train, tiny_dataset, tmp_path, debug_args, read_metrics
+):
     out, _ = fit_process
     ckpt = sorted(out.rglob("last.ckpt"))[0]
     args = [
         "test",
         # the same data config as in training: classes and vocabulary come from the train manifest
-        *_common(tmp_path, tiny_dataset, corrupt_train),
+        *debug_args(tmp_path, tiny_dataset, corrupt_train),
         "--data.test_manifest", str(tiny_dataset / "test.jsonl"),
         "--ckpt_path", str(ckpt),
     ]
     _train_py(args, cwd=tmp_path)
     files = sorted(tmp_path.rglob("metrics.csv"))
     assert len(files) == 1
-    rows = _read_metrics(files[0])
+    rows = read_metrics(files[0])
     for key in ("test/top1", "test/top5", "test/mean_class_acc", "test/loss", "test/action_loss", "test/caption_loss"):
         assert _last(rows, key) >= 0.0
     for key in ("test/bleu1", "test/bleu4", "test/rouge_l", "test/cider"):
@@ -157,23 +135,29 @@ def test_test_subcommand_logs_test_metrics_and_caption_scores(fit_process, corru
 # -- in-process variations ---------------------------------------------------------------
 
 
-def _fit(tmp_path: Path, data: Path, *extra: str, train_manifest: Path | None = None):
+@pytest.fixture
+def fit_briefly(tmp_path, tiny_dataset, debug_args):
+    """``fit_briefly(*extra)``: an in-process ``fit`` on the tiny dataset under ``tmp_path``
+    (1 epoch, 2 train batches, 1 val batch), with ``extra`` arguments added at the end."""
     from vidrec.cli import cli_main
 
-    args = [
-        "fit",
-        *_common(tmp_path, data, train_manifest),
-        "--trainer.max_epochs", "1",
-        "--trainer.limit_train_batches", "2",
-        "--trainer.limit_val_batches", "1",
-        *extra,
-    ]
-    return cli_main(args)
+    def fit(*extra: str):
+        args = [
+            "fit",
+            *debug_args(tmp_path, tiny_dataset),
+            "--trainer.max_epochs", "1",
+            "--trainer.limit_train_batches", "2",
+            "--trainer.limit_val_batches", "1",
+            *extra,
+        ]
+        return cli_main(args)
+
+    return fit
 
 
 @pytest.mark.parametrize("temporal", ["mean", "gru"])
-def test_temporal_choice_from_the_command_line(tmp_path, tiny_dataset, temporal):
-    cli = _fit(tmp_path, tiny_dataset, "--model.temporal", temporal)
+def test_temporal_choice_from_the_command_line(tmp_path, fit_briefly, temporal):
+    cli = fit_briefly("--model.temporal", temporal)
     enc = cli.model.net.temporal
     assert enc.cell == temporal
     assert (enc.rnn is None) == (temporal == "mean")
@@ -186,11 +170,11 @@ def test_temporal_choice_from_the_command_line(tmp_path, tiny_dataset, temporal)
     assert hp["temporal"] == temporal
 
 
-def test_tensorboard_logger(tmp_path, tiny_dataset):
+def test_tensorboard_logger(tmp_path, fit_briefly):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     tb_dir = tmp_path / "tb"
-    cli = _fit(tmp_path, tiny_dataset, "--trainer.logger", "TensorBoardLogger", "--trainer.logger.save_dir", str(tb_dir))
+    cli = fit_briefly("--trainer.logger", "TensorBoardLogger", "--trainer.logger.save_dir", str(tb_dir))
     assert type(cli.trainer.logger).__name__ == "TensorBoardLogger"
     events = sorted(tb_dir.rglob("events.out.tfevents.*"))
     assert events
@@ -203,7 +187,7 @@ def test_tensorboard_logger(tmp_path, tiny_dataset):
 
 
 @pytest.mark.slow
-def test_wandb_offline_run_without_credentials(tmp_path, tiny_dataset):
+def test_wandb_offline_run_without_credentials(tmp_path, tiny_dataset, debug_args):
     home = tmp_path / "home"
     home.mkdir()
     save_dir = tmp_path / "wandb_logs"
@@ -212,7 +196,7 @@ def test_wandb_offline_run_without_credentials(tmp_path, tiny_dataset):
         env.pop(key, None)
     args = [
         "fit",
-        *_common(tmp_path / "root", tiny_dataset),
+        *debug_args(tmp_path / "root", tiny_dataset),
         "--trainer.logger", "vidrec.loggers.WandbAutoLogger",
         "--trainer.logger.save_dir", str(save_dir),
         "--trainer.max_epochs", "1",
