@@ -53,28 +53,6 @@ class _Logits(nn.Module):
         return self.net(frames)
 
 
-def _training_normalization(hparams: dict, backbone):
-    """Mean/std the model was trained with.
-
-    Built with ``weights="none"``, a torchvision backbone reports ImageNet statistics; when it
-    was trained from ``DEFAULT`` weights, the datamodule used those weights' own statistics
-    (torchvision metadata, no download). Same rule as ``vidrec.predict``.
-    """
-    from vidrec.data.transforms import Normalization
-    from vidrec.models.backbone import EFFICIENTNET_LITE0
-
-    name, weights = hparams.get("backbone", EFFICIENTNET_LITE0), str(hparams.get("weights", "DEFAULT"))
-    if name == EFFICIENTNET_LITE0 or weights.upper() != "DEFAULT":
-        return backbone.normalization
-    try:
-        import torchvision
-
-        t = torchvision.models.get_model_weights(name).DEFAULT.transforms()
-        return Normalization(tuple(float(x) for x in t.mean), tuple(float(x) for x in t.std))
-    except Exception:
-        return backbone.normalization
-
-
 def _frame_hw(frame_size) -> tuple[int, int]:
     if isinstance(frame_size, (list, tuple)):
         if len(frame_size) != 2:
@@ -204,6 +182,7 @@ def export_onnx(
     except ImportError as e:  # pragma: no cover - depends on the install
         raise ImportError(f"ONNX export needs the export extras: pip install 'vidrec[export]' ({e})") from None
     from vidrec.lit_module import VidRecModule
+    from vidrec.models.backbone import EFFICIENTNET_LITE0, pretrained_normalization
 
     ckpt_path, out_path = Path(ckpt_path), Path(out_path)
     if not ckpt_path.is_file():
@@ -236,7 +215,7 @@ def export_onnx(
     if net.action_head is None:  # classes in hparams but no head: not a checkpoint we know
         raise ValueError(f"{ckpt_path}: this model has no action head; nothing to export")
     classes = list(module.classes)
-    norm = _training_normalization(hparams, net.backbone)
+    norm = pretrained_normalization(hparams.get("backbone", EFFICIENTNET_LITE0), hparams.get("weights", "DEFAULT"))
     # A private eval-mode copy: exporting must not touch the loaded module (dropout off, BN frozen).
     model = _Logits(copy.deepcopy(net)).eval()
     for p in model.parameters():

