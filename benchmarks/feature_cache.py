@@ -19,7 +19,7 @@ TITLE = "Feature cache: training epoch with vs without cached backbone features"
 NUM_CLIPS, SIZE, BATCH, REPEATS = 120, 112, 16, 2
 WHAT = (
     f"{NUM_CLIPS} synthetic clips (`vidrec.data.synthetic.generate`, {SIZE} px, 16 frames at 8 fps), 8 frames "
-    f"per clip, EfficientNet-Lite0 with grid pooling (D = 5120), batch {BATCH}, `num_workers=0`. *No cache*: "
+    f"per clip, EfficientNet-Lite0 as in configs/synthetic.yaml (12 blocks, 3x3 grid, D = 1008), batch {BATCH}, `num_workers=0`. *No cache*: "
     "iterate `dm.clip_dataset(records, train=False)` through a DataLoader and run the backbone on every batch "
     "(what each epoch costs without the cache). *Cache*: iterate `FeatureDataset(records, views)` built from "
     "`FeatureCache.load`. One-off costs: `FeatureCache.extract` (decode + backbone + write float16 files) and "
@@ -41,7 +41,7 @@ def run() -> list[dict]:
         root = Path(tmp)
         splits = generate(root / "data", num_clips=NUM_CLIPS, size=SIZE)
         records = [r for split in ("train", "val", "test") for r in splits[split]]
-        backbone = FrozenBackbone(pooling="grid")
+        backbone = FrozenBackbone(pooling="grid", grid=3, num_blocks=12)  # configs/synthetic.yaml
         dm = VideoDataModule(
             train_manifest=str(root / "data" / "train.jsonl"),
             frame_size=SIZE,
@@ -70,12 +70,12 @@ def run() -> list[dict]:
             loader = DataLoader(dataset, batch_size=BATCH, shuffle=True, num_workers=0, collate_fn=collate_clips)
             with torch.inference_mode():
                 for batch in loader:
-                    backbone(batch["frames"])  # (B, T, 5120)
+                    backbone(batch["frames"])  # (B, T, 1008)
 
         def epoch_cache() -> None:
             loader = DataLoader(features, batch_size=BATCH, shuffle=True, num_workers=0, collate_fn=collate_clips)
             for batch in loader:
-                batch["features"]  # (B, T, 5120), already what the temporal model reads
+                batch["features"]  # (B, T, 1008), already what the temporal model reads
 
         times = interleaved({"no cache": epoch_no_cache, "cache": epoch_cache}, REPEATS, warmup=0)
 
