@@ -78,7 +78,7 @@ def interpret(rows: list[dict]) -> str:
     return (
         f"An LSTM step costs {r['ratio']:.1f}x a mean-pooling step; it has "
         f"{lstm['trainable params'] / mean['trainable params']:.1f}x the trainable parameters (its input weights alone "
-        f"are 4 gates × 512 × {D}). That is the price of order-awareness on {D}-dim grid features; with cached "
+        f"are 4 gates × 256 × {D}). That is the price of order-awareness on {D}-dim grid features; with cached "
         f"features the step, not the data, is then the training cost."
     )
 

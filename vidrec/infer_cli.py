@@ -147,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.demo:
         from vidrec.demo import launch
 
-        launch(args.ckpt, host=args.host, port=args.port)
+        launch(args.ckpt, host=args.host, port=args.port, device=args.device, beam_size=args.beam_size)
         return 0
 
     if not args.videos:

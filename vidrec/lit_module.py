@@ -82,15 +82,14 @@ class VidRecModule(pl.LightningModule):
         self.net = VideoRecognizer(bb, enc, head, decoder)
 
         n = max(len(self.classes), 2)  # torchmetrics needs >= 2 classes; unused without an action head
-        def metrics():  # noqa: E306 — one fresh collection per stage
-            return MetricCollection(
-                {
-                    "top1": MulticlassAccuracy(n, top_k=1, average="micro"),
-                    "top5": MulticlassAccuracy(n, top_k=min(5, n), average="micro"),
-                    "mean_class_acc": MulticlassAccuracy(n, average="macro"),
-                }
-            )
-        self.val_metrics, self.test_metrics = metrics(), metrics()
+        accuracy = MetricCollection(
+            {
+                "top1": MulticlassAccuracy(n, top_k=1, average="micro"),
+                "top5": MulticlassAccuracy(n, top_k=min(5, n), average="micro"),
+                "mean_class_acc": MulticlassAccuracy(n, average="macro"),
+            }
+        )
+        self.val_metrics, self.test_metrics = accuracy.clone(), accuracy.clone()
         self.val_confusion, self.test_confusion = MulticlassConfusionMatrix(n), MulticlassConfusionMatrix(n)
         self._captions: dict[str, list[dict]] = {"val": [], "test": []}
         self._skipped: dict[str, list[str]] = {"train": [], "val": [], "test": []}

@@ -232,10 +232,3 @@ class VideoDataModule(pl.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader("predict", shuffle=False)
-
-    def describe_batch(self, batch: dict) -> str:
-        """One line about a batch (what ``make demo`` printed before the model existed)."""
-        key = "features" if "features" in batch else "frames"
-        x = batch.get(key)
-        shape = tuple(x.shape) if x is not None else ()
-        return f"{key} {shape} {getattr(x, 'dtype', '')}, labels {batch.get('label', torch.empty(0)).tolist()}, skipped {len(batch['skipped'])}"

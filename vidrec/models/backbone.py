@@ -209,7 +209,7 @@ class FrozenBackbone(nn.Module):
             channels = self.feature_map.eval()(torch.zeros(1, 3, 64, 64)).shape[1]
         self.channels = channels
         self.out_dim = channels * (grid * grid if pooling == "grid" else 1)
-        # NHWC weights: about 2x faster CNN inference on CPU (measured on EfficientNet-Lite0),
+        # NHWC weights: 1.7x faster CNN inference on CPU (BENCHMARKS.md, EfficientNet-Lite0),
         # and what cuDNN prefers under mixed precision.
         self.to(memory_format=torch.channels_last)
         self.train(False)
