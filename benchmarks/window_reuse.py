@@ -75,7 +75,7 @@ def build_predictor(ckpt: str | None):
     captions = [t.format(c=c, s=s) for ts in CAPTIONS.values() for t in ts for c in COLORS for s in SHAPES]
     module = VidRecModule(classes=list(ACTIONS), vocab=Vocab.build(captions).itos, backbone_blocks=12, spatial_pooling="grid", grid=3, hidden_size=256, caption_hidden_size=256, caption_embed_dim=128)
     predictor = Predictor(module, num_frames=8, frame_size=SIZE, resize=SIZE, device="cpu")
-    return predictor, "untrained VidRecModule (synthetic config: grid pooling, LSTM, caption decoder)"
+    return predictor, "untrained VidRecModule (configs/synthetic.yaml sizes: 12 blocks, 3x3 grid, LSTM, caption decoder)"
 
 
 def worker(video: str, warm: str, ckpt: str | None) -> dict:
