@@ -95,6 +95,11 @@ class ClipDataset(_CaptionMixin, Dataset):
     def load_frames(self, record: ClipRecord, rng: np.random.Generator) -> np.ndarray:
         """uint8 (T, H, W, 3) for one record; raises ``VideoDecodeError``."""
         with open_video(record.video, self.backend) as reader:
+            if record.start is not None and record.start * reader.fps >= reader.num_frames:
+                # Usually a manifest in milliseconds or frames: say so instead of training on the last frame.
+                raise VideoDecodeError(
+                    record.video, f"start {record.start}s is past the end of the video ({reader.num_frames / reader.fps:.1f}s)"
+                )
             first, last = _frame_range(record, reader.num_frames, reader.fps)
             idx = sample_indices(self.sampling, last - first, self.num_frames, self.train, rng, self.stride) + first
             return reader.get_frames(idx.tolist())
