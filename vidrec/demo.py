@@ -27,6 +27,8 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 import cv2  # noqa: E402
 import gradio as gr  # noqa: E402
 
+from vidrec.data.video_writer import open_video_writer  # noqa: E402
+
 __all__ = ["TITLE", "VIDEO_EXTENSIONS", "default_examples", "check_upload", "build_app", "launch"]
 
 log = logging.getLogger(__name__)
@@ -124,8 +126,9 @@ def _browser_playable(path: Path) -> Path:
                 break
             if writer is None:
                 h, w = frame.shape[:2]
-                writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"VP80"), fps, (w, h))
-                if not writer.isOpened():
+                try:
+                    writer, _ = open_video_writer(dst, fps, w, h, fourcc="VP80")
+                except RuntimeError:  # no VP8 encoder in this build: serve the original
                     return path
             writer.write(frame)
     finally:

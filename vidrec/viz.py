@@ -9,6 +9,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from vidrec.data.video_writer import open_video_writer  # noqa: E402  (re-exported below)
+
 __all__ = ["plot_confusion_matrix"]
 
 
@@ -40,59 +42,6 @@ def plot_confusion_matrix(matrix: torch.Tensor | np.ndarray, classes: list[str],
 # --------------------------------------------------------------------------------------
 
 __all__ += ["annotate_video", "plot_timeline", "probability_bars", "open_video_writer"]
-
-_WRITER_CODEC: dict[str, str] = {}  # container suffix -> first fourcc this OpenCV build could open
-
-
-def open_video_writer(path, fps: float, width: int, height: int):
-    """``cv2.VideoWriter`` for ``path``: H.264 (``avc1``) when this OpenCV build can encode it,
-    else MPEG-4 Part 2 (``mp4v``). Returns ``(writer, fourcc)``."""
-    import cv2
-
-    suffix = str(path).rsplit(".", 1)[-1].lower()
-    probing = suffix not in _WRITER_CODEC
-    codes = ["avc1", "mp4v"] if probing else [_WRITER_CODEC[suffix]]
-    for code in codes:
-        # A build without an H.264 encoder refuses avc1 with several lines of FFmpeg and
-        # OpenCV errors on stderr; that is expected, so the first probe is silenced.
-        with _quiet_stderr(probing and code != codes[-1]):
-            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*code), float(fps), (int(width), int(height)))
-        if writer.isOpened():
-            _WRITER_CODEC[suffix] = code
-            return writer, code
-        writer.release()
-    raise RuntimeError(f"{path}: OpenCV cannot open a video writer (tried {', '.join(codes)})")
-
-
-class _quiet_stderr:
-    """Send file descriptor 2 to /dev/null for a moment (C libraries write there directly)."""
-
-    def __init__(self, active: bool = True):
-        self.active, self.saved = active, None
-
-    def __enter__(self):
-        import os
-        import sys
-
-        if self.active:
-            try:
-                sys.stderr.flush()
-                self.saved = os.dup(2)
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, 2)
-                os.close(devnull)
-            except OSError:  # no real fd 2 (some embedded interpreters): just stay noisy
-                self.saved = None
-        return self
-
-    def __exit__(self, *exc):
-        import os
-
-        if self.saved is not None:
-            os.dup2(self.saved, 2)
-            os.close(self.saved)
-            self.saved = None
-
 
 def _window_at(timeline, centres: list[float], t: float):
     """The window covering time ``t`` whose centre is nearest (nearest centre if none covers it)."""

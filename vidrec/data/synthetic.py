@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from vidrec.data.manifest import ClipRecord, write_classes, write_manifest
+from vidrec.data.video_writer import open_video_writer
 
 __all__ = ["ACTIONS", "REVERSED_PAIRS", "render_clip", "write_video", "generate", "main"]
 
@@ -168,22 +169,12 @@ def render_clip(spec: ClipSpec, num_frames: int = 16, size: int = 112) -> np.nda
     return frames
 
 
-def _open_writer(path: Path, fps: float, width: int, height: int, fourcc: str | None) -> tuple[cv2.VideoWriter, str]:
-    """H.264 when this OpenCV build can encode it, else MPEG-4 Part 2 (``mp4v``)."""
-    for code in (fourcc,) if fourcc else ("avc1", "mp4v"):
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*code), fps, (width, height))
-        if writer.isOpened():
-            return writer, code
-        writer.release()
-    raise RuntimeError(f"{path}: OpenCV cannot open a video writer (tried {fourcc or 'avc1, mp4v'})")
-
-
 def write_video(path: str | Path, frames: np.ndarray, fps: float = 8.0, fourcc: str | None = None) -> str:
     """Encode uint8 RGB ``(T, H, W, 3)`` frames to ``path``; returns the codec used."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     h, w = frames.shape[1:3]
-    writer, fourcc = _open_writer(path, fps, w, h, fourcc)
+    writer, fourcc = open_video_writer(path, fps, w, h, fourcc)
     try:
         for frame in frames:
             writer.write(cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR))
@@ -215,7 +206,6 @@ def generate(
     (out / "videos").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     splits: dict[str, list[ClipRecord]] = {"train": [], "val": [], "test": []}
-    codec = None
     per_class = [num_clips // len(ACTIONS) + (1 if k < num_clips % len(ACTIONS) else 0) for k in range(len(ACTIONS))]
     for action, count in zip(ACTIONS, per_class):
         # At least one val and one test clip per class once there are 3 or more, so small
@@ -231,7 +221,7 @@ def generate(
             )
             frames = render_clip(spec, num_frames, size)
             path = out / "videos" / f"{action}_{j:04d}.mp4"
-            codec = write_video(path, frames, fps, codec)
+            write_video(path, frames, fps)
             split = "val" if j < n_val else "test" if j < n_val + n_test else "train"
             splits[split].append(ClipRecord(video=str(path), label=action, captions=_captions(spec)))
     for name, records in splits.items():
