@@ -181,19 +181,13 @@ def export_onnx(
         import onnx
     except ImportError as e:  # pragma: no cover - depends on the install
         raise ImportError(f"ONNX export needs the export extras: pip install 'vidrec[export]' ({e})") from None
-    from vidrec.lit_module import VidRecModule
+    from vidrec.lit_module import VidRecModule, checkpoint_hparams
     from vidrec.models.backbone import EFFICIENTNET_LITE0, pretrained_normalization
 
     ckpt_path, out_path = Path(ckpt_path), Path(out_path)
     if not ckpt_path.is_file():
         raise FileNotFoundError(f"{ckpt_path}: checkpoint not found")
-    try:  # mmap: only the pickled metadata is read now, not every tensor
-        meta = torch.load(ckpt_path, map_location="cpu", weights_only=False, mmap=True)
-    except RuntimeError:  # legacy (non-zip) serialisation cannot be mmapped
-        meta = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-    hparams = dict(meta.get("hyper_parameters") or {})
-    data = dict(meta.get("datamodule_hyper_parameters") or {})
-    del meta
+    hparams, data = checkpoint_hparams(ckpt_path)
     if not hparams.get("classes"):
         raise ValueError(
             f"{ckpt_path}: this model has no action head (trained without classes, caption-only); "

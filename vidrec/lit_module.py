@@ -18,11 +18,23 @@ from vidrec.models.heads import ActionHead, CaptionDecoder
 from vidrec.models.net import VideoRecognizer
 from vidrec.models.temporal import LSTMEncoder
 
-__all__ = ["VidRecModule"]
+__all__ = ["VidRecModule", "checkpoint_hparams"]
 
 
 def _adamw(params):
     return torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-2)
+
+
+def checkpoint_hparams(path) -> tuple[dict, dict]:
+    """(model hyperparameters, datamodule hyperparameters) saved in a checkpoint.
+
+    The file is memory-mapped, so only the pickled metadata is read, not every tensor.
+    """
+    try:
+        meta = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    except RuntimeError:  # legacy (non-zip) serialisation cannot be mmapped
+        meta = torch.load(path, map_location="cpu", weights_only=False)
+    return dict(meta.get("hyper_parameters") or {}), dict(meta.get("datamodule_hyper_parameters") or {})
 
 
 class VidRecModule(pl.LightningModule):

@@ -170,14 +170,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         raise ValueError(f"unknown device {device!r}: expected auto, cpu or cuda ({e})") from None
 
 
-def _read_checkpoint_meta(path: Path) -> dict:
-    # mmap: only the pickled metadata is read now, not every tensor in the file.
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    except RuntimeError:
-        return torch.load(path, map_location="cpu", weights_only=False)
-
-
 class Predictor:
     """A trained model ready for video files. Build it with ``Predictor.from_checkpoint``.
 
@@ -237,17 +229,14 @@ class Predictor:
         ``backend`` / ``beam_size`` override the checkpoint's. The backbone is built with
         ``weights="none"``: its weights are in the checkpoint, nothing is downloaded.
         """
-        from vidrec.lit_module import VidRecModule
+        from vidrec.lit_module import VidRecModule, checkpoint_hparams
         from vidrec.models.backbone import EFFICIENTNET_LITE0, pretrained_normalization
 
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: checkpoint not found")
         dev = resolve_device(device)
-        meta = _read_checkpoint_meta(path)
-        hp = dict(meta.get("hyper_parameters") or {})
-        data = dict(meta.get("datamodule_hyper_parameters") or {})
-        del meta
+        hp, data = checkpoint_hparams(path)
         if not data:
             warnings.warn(f"{path}: no datamodule hyperparameters saved; using VideoDataModule defaults {_DATA_DEFAULTS}")
         data = {**_DATA_DEFAULTS, **{k: v for k, v in data.items() if k in _DATA_DEFAULTS}}

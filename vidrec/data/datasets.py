@@ -181,12 +181,8 @@ def collate_clips(items: list[dict]) -> dict:
     key = "features" if "features" in good[0] else "frames"
     batch[key] = torch.stack([it[key] for it in good])
     batch["label"] = torch.tensor([it["label"] for it in good], dtype=torch.long)
-    ids = [it["caption_ids"] for it in good]
-    length = max(max((len(s) for s in ids), default=0), 2)
-    caption_ids = torch.zeros(len(good), length, dtype=torch.long)  # 0 = <pad>
-    for row, seq in enumerate(ids):
-        caption_ids[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
-    batch["caption_ids"] = caption_ids
+    # At least 2 columns: the decoder reads ids[:, :-1] and predicts ids[:, 1:].
+    batch["caption_ids"] = Vocab.pad_batch([it["caption_ids"] for it in good], min_length=2)
     for k in ("captions", "video", "index"):
         batch[k] = [it[k] for it in good]
     return batch

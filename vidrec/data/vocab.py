@@ -66,10 +66,14 @@ class Vocab:
             words.append(self.itos[i] if 0 <= i < len(self.itos) else UNK)
         return " ".join(words)
 
-    def pad_batch(self, sequences: Sequence[Sequence[int]]) -> torch.Tensor:
-        """List of id lists -> ``(B, L)`` long tensor padded with ``<pad>``."""
-        length = max((len(s) for s in sequences), default=0)
-        out = torch.full((len(sequences), max(length, 1)), self.pad_id, dtype=torch.long)
+    @classmethod
+    def pad_batch(cls, sequences: Sequence[Sequence[int]], min_length: int = 1) -> torch.Tensor:
+        """List of id lists -> ``(B, L)`` long tensor padded with ``<pad>``, ``L >= min_length``.
+
+        A classmethod: the ids are fixed, so batches can be padded without a vocabulary at hand.
+        """
+        length = max(max((len(s) for s in sequences), default=0), min_length)
+        out = torch.full((len(sequences), length), cls.pad_id, dtype=torch.long)
         for row, seq in enumerate(sequences):
             out[row, : len(seq)] = torch.as_tensor(list(seq), dtype=torch.long)
         return out
