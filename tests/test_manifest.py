@@ -1,8 +1,11 @@
-"""vidrec.data.manifest: JSONL/CSV round trips, path resolution, and errors naming file:line."""
+"""vidrec.data.manifest: JSONL/CSV round trips, path resolution, errors naming file:line,
+time ranges, byte-order marks, duplicate lines, label checks and empty manifests."""
 
 from __future__ import annotations
 
+import codecs
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,8 @@ import pytest
 from vidrec.data.manifest import (
     ClipRecord,
     ManifestError,
+    ManifestWarning,
+    check_labels,
     read_classes,
     read_manifest,
     write_classes,
@@ -157,6 +162,23 @@ BAD_LINE_4 = {
         ("csv", ",x,,,", "missing 'video'"),
         ("csv", "a.mp4,x,,abc,", "'start'"),
         ("csv", "a.mp4,x,,3,1", "'end'"),
+        # negative times: the frame range clamps them to frame 0 instead of failing
+        ("jsonl", '{"video": "a.mp4", "end": -1}', "'end' must be 0 or more seconds"),
+        ("jsonl", '{"video": "a.mp4", "start": -5, "end": -3}', "'start' must be 0 or more seconds"),
+        ("jsonl", '{"video": "a.mp4", "start": -0.5, "end": 2}', "'start' must be 0 or more seconds"),
+        ("csv", "a.mp4,x,,,-1", "'end' must be 0 or more seconds"),
+        ("csv", "a.mp4,x,,-2.5,4", "'start' must be 0 or more seconds"),
+        # an end with no start is measured from 0
+        ("jsonl", '{"video": "a.mp4", "end": 0}', "'end' (0.0) must be after 'start' (not given, so 0)"),
+        ("csv", "a.mp4,x,,,0", "'end' (0.0) must be after 'start'"),
+        # json reads NaN and Infinity (and overflows 1e400 to inf); float() reads them from CSV
+        ("jsonl", '{"video": "a.mp4", "start": NaN, "end": 2}', "'start' must be a finite number"),
+        ("jsonl", '{"video": "a.mp4", "start": 1, "end": Infinity}', "'end' must be a finite number"),
+        ("jsonl", '{"video": "a.mp4", "start": 1, "end": 1e400}', "'end' must be a finite number"),
+        ("csv", "a.mp4,x,,nan,2", "'start' must be a finite number"),
+        ("csv", "a.mp4,x,,1,inf", "'end' must be a finite number"),
+        # float(True) is 1.0
+        ("jsonl", '{"video": "a.mp4", "start": true}', "'start' must be a number of seconds"),
     ],
 )
 def test_errors_name_file_and_physical_line(tmp_path, fmt, bad_line, message):
@@ -172,8 +194,179 @@ def test_errors_name_file_and_physical_line(tmp_path, fmt, bad_line, message):
 def test_csv_without_video_column(tmp_path):
     path = tmp_path / "m.csv"
     path.write_text("path,label\na.mp4,x\n")
-    with pytest.raises(ManifestError, match=r"m\.csv:1: .*'video'"):
+    with pytest.raises(ManifestError, match=r"m\.csv:1: .*'video' column \(found 'path', 'label'\)"):
         read_manifest(path)
+
+
+def test_times_at_the_edges_are_accepted(tmp_path):
+    # 0 is the first frame; an end alone, after 0, is a range from the start of the video
+    path = tmp_path / "m.jsonl"
+    path.write_text('{"video": "a.mp4", "start": 0, "end": 0.5}\n{"video": "b.mp4", "end": 3}\n{"video": "c.mp4", "start": 0}\n')
+    a, b, c = read_manifest(path)
+    assert (a.start, a.end, b.start, b.end, c.start, c.end) == (0.0, 0.5, None, 3.0, 0.0, None)
+
+
+# --------------------------------------------------------------------------------------
+# encodings: Excel writes a byte-order mark (and CRLF), or Windows-1252
+# --------------------------------------------------------------------------------------
+
+
+def test_csv_and_jsonl_with_a_byte_order_mark(tmp_path):
+    csv_path = tmp_path / "m.csv"
+    csv_path.write_bytes(codecs.BOM_UTF8 + "video,label\r\na.mp4,café\r\n".encode())
+    (a,) = read_manifest(csv_path)
+    assert a == ClipRecord(video=str(tmp_path / "a.mp4"), label="café")
+    jsonl_path = tmp_path / "m.jsonl"
+    jsonl_path.write_bytes(codecs.BOM_UTF8 + b'{"video": "b.mp4", "label": "x"}\n')
+    (b,) = read_manifest(jsonl_path)
+    assert b == ClipRecord(video=str(tmp_path / "b.mp4"), label="x")
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_lines_are_counted_the_same_after_a_byte_order_mark(tmp_path, fmt):
+    before, after = BAD_LINE_4[fmt]
+    path = tmp_path / f"m.{fmt}"
+    bad = '{"label": "x"}' if fmt == "jsonl" else ",x,,,"
+    path.write_bytes(codecs.BOM_UTF8 + (before + bad + after).encode())
+    with pytest.raises(ManifestError, match=rf"m\.{fmt}:4: missing 'video'"):
+        read_manifest(path)
+
+
+def test_text_that_is_not_utf8_names_the_line(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_bytes("video,label\na.mp4,x\nb.mp4,café\n".encode("cp1252"))
+    with pytest.raises(ManifestError, match=r"m\.csv:3: not UTF-8 text \(byte 0xe9\); save the manifest as UTF-8"):
+        read_manifest(path)
+
+
+def test_classes_file_with_a_byte_order_mark(tmp_path):
+    path = tmp_path / "classes.txt"
+    path.write_bytes(codecs.BOM_UTF8 + b"jump\r\nrun\r\n")
+    assert read_classes(path) == ["jump", "run"]
+
+
+# --------------------------------------------------------------------------------------
+# duplicate lines
+# --------------------------------------------------------------------------------------
+
+
+def test_duplicate_lines_warn_once_with_count_and_first_line_and_are_kept(tmp_path):
+    path = tmp_path / "m.jsonl"
+    path.write_text(
+        '{"video": "a.mp4", "label": "x"}\n'
+        '{"video": "b.mp4", "label": "x", "start": 1, "end": 2}\n'
+        '{"video": "b.mp4", "label": "x", "start": 2, "end": 3}\n'  # another range: not a duplicate
+        "# a comment\n"
+        '{"video": "./a.mp4", "label": "y"}\n'  # the same file, whatever the label says
+        '{"video": "b.mp4", "label": "x", "start": 1, "end": 2}\n'
+        '{"video": "a.mp4", "label": "x"}\n'
+    )
+    with pytest.warns(ManifestWarning) as caught:
+        records = read_manifest(path)
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert message.startswith(f"{path}: 3 duplicate clips")
+    assert f"the first at {path}:5, a repeat of line 1" in message
+    assert len(records) == 6
+    assert caught[0].filename == __file__  # points at the caller, not at manifest.py
+
+
+def test_one_duplicate_csv_row(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text("video,label,start,end\na.mp4,x,1,2\nb.mp4,x,,\na.mp4,x,1,2\n")
+    with pytest.warns(ManifestWarning, match=rf"{path}: 1 duplicate clip \(.*the first at {path}:4, a repeat of line 2"):
+        assert len(read_manifest(path)) == 3
+
+
+def test_no_warning_without_duplicates(tmp_path):
+    path = write_manifest(
+        tmp_path / "m.jsonl",
+        [ClipRecord(video=str(tmp_path / "a.mp4")), ClipRecord(video=str(tmp_path / "a.mp4"), start=0.0, end=1.0)],
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_manifest(path)
+
+
+# --------------------------------------------------------------------------------------
+# provenance, label checks, empty manifests
+# --------------------------------------------------------------------------------------
+
+
+def test_records_know_their_file_and_line_but_do_not_write_it(tmp_path):
+    jsonl = tmp_path / "m.jsonl"
+    jsonl.write_text('# header comment\n\n{"video": "a.mp4"}\n{"video": "b.mp4"}\n')
+    assert [r.source for r in read_manifest(jsonl)] == [f"{jsonl}:3", f"{jsonl}:4"]
+    csv_path = tmp_path / "m.csv"
+    csv_path.write_text('video,captions\na.mp4,"two\nlines"\n\nb.mp4,\n')  # physical lines, as an editor shows
+    assert [r.source for r in read_manifest(csv_path)] == [f"{csv_path}:2", f"{csv_path}:5"]
+    # not part of the clip: equality ignores it and a rewrite does not store it
+    (a, _) = read_manifest(jsonl)
+    assert a == ClipRecord(video=str(tmp_path / "a.mp4"))
+    copy = write_manifest(tmp_path / "copy.jsonl", [a])
+    assert json.loads(copy.read_text()) == {"video": "a.mp4"}
+    assert read_manifest(copy)[0].source == f"{copy}:1"
+
+
+def _val_manifest(tmp_path, labels: list[str | None]) -> Path:
+    path = tmp_path / "val.jsonl"
+    write_manifest(path, [ClipRecord(video=str(tmp_path / f"{i}.mp4"), label=label) for i, label in enumerate(labels)])
+    return path
+
+
+def test_check_labels_names_the_line_and_suggests_a_class(tmp_path):
+    path = _val_manifest(tmp_path, ["jump", None, "jmup"])
+    with pytest.raises(ManifestError) as info:
+        check_labels(read_manifest(path), ["jump", "run"], path)
+    assert str(info.value) == f"{path}:3: label 'jmup' is not one of the 2 classes (did you mean 'jump'?)"
+    # case-blind: a lower-cased label still finds its class
+    with pytest.raises(ManifestError, match=r"'applyeyemakeup' .* \(did you mean 'ApplyEyeMakeup'\?\)"):
+        check_labels([ClipRecord(video="a.mp4", label="applyeyemakeup")], ["ApplyEyeMakeup", "Archery"])
+
+
+def test_check_labels_counts_clips_and_shows_the_first_few_labels(tmp_path):
+    labels = ["run", "a", "b", "a", "c", "d", "e", "f"]  # 7 unknown clips, 6 unknown labels
+    path = _val_manifest(tmp_path, labels)
+    with pytest.raises(ManifestError) as info:
+        check_labels(read_manifest(path), ["run", "walk"], path)
+    assert str(info.value) == (
+        f"{path}:2: label 'a' is not one of the 2 classes; "
+        f"7 clips in {path} have unknown labels: 'a', 'b', 'c', 'd', 'e', ... (6 labels)"
+    )
+
+
+def test_check_labels_passes_known_and_missing_labels_and_any_label_without_classes(tmp_path):
+    records = read_manifest(_val_manifest(tmp_path, ["run", None, "walk"]))
+    check_labels(records, ["run", "walk"])
+    # no class list: the model has no action head and labels are not used
+    check_labels(records + [ClipRecord(video="x.mp4", label="swim")], [])
+
+
+def test_check_labels_on_records_made_in_code_names_the_manifest_or_the_video(tmp_path):
+    record = ClipRecord(video="clips/x.mp4", label="swim")
+    with pytest.raises(ManifestError, match=r"^lists/val\.jsonl: label 'swim'"):
+        check_labels([record], ["run"], "lists/val.jsonl")
+    with pytest.raises(ManifestError, match=r"^clips/x\.mp4: label 'swim'"):
+        check_labels([record], ["run"])
+
+
+@pytest.mark.parametrize(
+    "name,text",
+    [
+        ("m.jsonl", ""),
+        ("m.jsonl", "# nothing yet\n\n"),
+        ("m.csv", ""),
+        ("m.csv", "video,label\n"),
+        ("m.csv", "\ufeffvideo,label\r\n"),
+    ],
+)
+def test_empty_manifest_is_empty_or_an_error_when_clips_are_needed(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    assert read_manifest(path) == []
+    with pytest.raises(ManifestError) as info:
+        read_manifest(path, allow_empty=False)
+    assert str(info.value) == f"{path}: manifest has no clips"
 
 
 def test_missing_manifest(tmp_path):
