@@ -34,7 +34,7 @@ sysdeps:
 	fi
 
 demo: install
-	$(PY) -m vidrec.pipeline_demo
+	$(PY) -m vidrec.apps.order_demo
 
 test: install
 	$(PY) -m pytest -q

@@ -1,6 +1,6 @@
-"""Classify and caption videos: ``python infer.py VIDEO [VIDEO|DIR|GLOB ...] --ckpt CKPT`` (see ``vidrec.predict``)."""
+"""Classify and caption videos: ``python infer.py VIDEO [VIDEO|DIR|GLOB ...] --ckpt CKPT`` (see ``vidrec.apps.infer_cli``)."""
 
-from vidrec.predict import main
+from vidrec.apps.infer_cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

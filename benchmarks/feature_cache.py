@@ -34,7 +34,7 @@ def run() -> list[dict]:
     from vidrec.data.datamodule import VideoDataModule
     from vidrec.data.datasets import FeatureDataset, collate_clips
     from vidrec.data.synthetic import generate
-    from vidrec.features import FeatureCache
+    from vidrec.training.features import FeatureCache
     from vidrec.models.backbone import FrozenBackbone
 
     with tempfile.TemporaryDirectory(prefix="vidrec-bench-") as tmp:

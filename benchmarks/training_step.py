@@ -25,7 +25,7 @@ def run() -> list[dict]:
 
     from vidrec.data.synthetic import ACTIONS, CAPTIONS, COLORS, SHAPES
     from vidrec.data.vocab import Vocab
-    from vidrec.lit_module import VidRecModule
+    from vidrec.training.lit_module import VidRecModule
 
     torch.manual_seed(0)
     captions = [t.format(c=c, s=s) for ts in CAPTIONS.values() for t in ts for c in COLORS for s in SHAPES]

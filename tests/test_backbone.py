@@ -11,7 +11,7 @@ import torchvision
 from torch import nn
 
 from vidrec.data.transforms import TF_MINUS_ONE_ONE
-from vidrec.lit_module import VidRecModule
+from vidrec.training.lit_module import VidRecModule
 from vidrec.models.backbone import BackboneWeightsError, FrozenBackbone
 
 

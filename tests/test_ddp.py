@@ -13,7 +13,7 @@ import torch
 
 from vidrec.data.datamodule import VideoDataModule
 from vidrec.data.manifest import read_manifest
-from vidrec.features import FeatureCache
+from vidrec.training.features import FeatureCache
 from vidrec.models.backbone import FrozenBackbone
 
 REPO = Path(__file__).resolve().parents[1]

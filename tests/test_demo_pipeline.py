@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from vidrec.pipeline_demo import group_accuracy, main
+from vidrec.apps.order_demo import group_accuracy, main
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""ONNX export (vidrec.export): parity with PyTorch at several batch sizes and clip lengths."""
+"""ONNX export (vidrec.inference.export): parity with PyTorch at several batch sizes and clip lengths."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from vidrec.export import INPUT_NAME, OUTPUT_NAME, export_onnx, read_metadata  # noqa: E402
+from vidrec.inference.export import INPUT_NAME, OUTPUT_NAME, export_onnx, read_metadata  # noqa: E402
 
 TOL = 1e-4
 
@@ -30,7 +30,7 @@ def _max_diff(session, net, batch: int, frames: int, size: int, seed: int = 0) -
 
 
 def _load_net(ckpt):
-    from vidrec.lit_module import VidRecModule
+    from vidrec.training.lit_module import VidRecModule
 
     return VidRecModule.load_from_checkpoint(str(ckpt), map_location="cpu", weights="none").net.eval()
 
@@ -42,7 +42,7 @@ def _fake_checkpoint(path, data: dict | None = None, **hparams):
     """
     import pytorch_lightning as pl
 
-    from vidrec.lit_module import VidRecModule
+    from vidrec.training.lit_module import VidRecModule
 
     module = VidRecModule(**{"backbone": "mobilenet_v3_small", "weights": "none", "hidden_size": 16, **hparams})
     torch.save(
@@ -140,7 +140,7 @@ def test_specialised_frame_axis_is_caught():
     """An exporter that baked the example's T into the input shape must not pass silently."""
     from onnx import TensorProto, helper
 
-    from vidrec.export import _check_dynamic_axes
+    from vidrec.inference.export import _check_dynamic_axes
 
     def graph(shape):
         x = helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, shape)

@@ -16,7 +16,7 @@ import torchvision
 from vidrec.data.datamodule import VideoDataModule
 from vidrec.data.datasets import FeatureDataset, collate_clips
 from vidrec.data.manifest import ClipRecord
-from vidrec.features import FeatureCache
+from vidrec.training.features import FeatureCache
 from vidrec.models.backbone import FrozenBackbone
 
 SIZE = 48
@@ -230,7 +230,7 @@ def test_trainable_backbone_refuses_the_cache(tmp_path):
 
 
 def test_datamodule_trains_on_cached_features(tmp_path, tiny_dataset, debug_args):
-    from vidrec.cli import cli_main
+    from vidrec.training.cli import cli_main
 
     cache_dir = tmp_path / "cache"
     cli = cli_main(

@@ -16,7 +16,7 @@ import torch
 
 from vidrec.data.manifest import read_manifest
 from vidrec.data.synthetic import ACTIONS, COLORS, SHAPES, ClipSpec, render_clip, write_video
-from vidrec.predict import main
+from vidrec.inference.predictor import main
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -11,10 +11,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vidrec.caption_metrics import caption_scores
+from vidrec.training.caption_metrics import caption_scores
 from vidrec.data.datasets import collate_clips
 from vidrec.data.vocab import Vocab
-from vidrec.lit_module import VidRecModule
+from vidrec.training.lit_module import VidRecModule
 
 CLASSES = ["jump", "run", "walk"]
 SENTENCES = ["a man runs", "a woman walks to the left", "someone jumps", "a man walks"]
@@ -238,7 +238,7 @@ def test_validation_epoch_logs_accuracy_metrics(tiny_checkpoint, tiny_dataset, r
 def test_confusion_matrix_counts_each_val_clip_once(tmp_path, tiny_dataset, debug_args, read_metrics):
     # The sanity check runs 2 val batches before training; they must not be counted in
     # epoch 0's confusion matrix (torchmetrics state that Lightning does not reset for us).
-    from vidrec.cli import cli_main
+    from vidrec.training.cli import cli_main
 
     cli = cli_main(
         [

@@ -15,9 +15,9 @@ from vidrec.data.manifest import read_manifest
 from vidrec.data.sampling import segment_indices
 from vidrec.data.synthetic import ACTIONS, COLORS, SHAPES, ClipSpec, render_clip
 from vidrec.data.transforms import eval_transform, to_video_tensor
-from vidrec.infer_cli import expand_inputs
-from vidrec.predict import ActionScore, Prediction, Predictor, WindowPrediction, resolve_device
-from vidrec.windows import window_plan
+from vidrec.apps.infer_cli import expand_inputs
+from vidrec.inference.predictor import ActionScore, Prediction, Predictor, WindowPrediction, resolve_device
+from vidrec.inference.windows import window_plan
 
 FPS = 8.0
 
@@ -47,7 +47,7 @@ def informative_checkpoint(ckpt_meta, tmp_path_factory) -> Path:
     """
     import pytorch_lightning as pl
 
-    from vidrec.lit_module import VidRecModule
+    from vidrec.training.lit_module import VidRecModule
 
     hp = ckpt_meta["hyper_parameters"]
     torch.manual_seed(0)
@@ -347,7 +347,7 @@ def test_to_dict_json_round_trip(informative, test_clips, long_video):
 def test_python_api_is_importable_from_the_package():
     import vidrec
     from vidrec import Predictor as P
-    from vidrec import predict
+    from vidrec.inference import predictor as predict
 
     assert P is predict.Predictor and vidrec.Prediction is predict.Prediction
     assert isinstance(vidrec.__version__, str) and vidrec.__version__
@@ -377,7 +377,7 @@ def test_viz_plots(informative, long_video, test_clips, tmp_path):
     import cv2
     from matplotlib.figure import Figure
 
-    from vidrec import viz
+    from vidrec.inference import viz
 
     windowed = informative.predict(long_video[0], topk=2, window=2.0, stride=1.0)
     out = viz.plot_timeline(windowed, tmp_path / "tl.png", top=3)

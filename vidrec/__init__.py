@@ -19,7 +19,7 @@ _LAZY = {"Predictor", "Prediction", "ActionScore", "WindowPrediction"}
 
 def __getattr__(name: str):
     if name in _LAZY:
-        from vidrec import predict
+        from vidrec.inference import predictor as predict
 
         return getattr(predict, name)
     raise AttributeError(f"module 'vidrec' has no attribute {name!r}")

@@ -1,31 +1,38 @@
 """VideoDataModule: manifests -> DataLoaders of frame (or cached feature) batches.
 
 The class list and the caption vocabulary come from the training manifest at construction
-time, so LightningCLI can link ``data.classes`` and ``data.vocab`` into the model before
-either is built.
+time, so LightningCLI can link them into the model before either is built. When they are
+given instead (evaluating or resuming a checkpoint: the checkpoint's lists win), the
+training manifest is not read for them at all, so it need not exist on the machine.
+
+The datamodule never looks at the model. What it needs to know of the backbone (its input
+normalisation) is linked in by the CLI when the config is parsed; serving cached features
+instead of frames is decided by the training code, which hands over the feature datasets
+(``use_dataset``).
 """
 
 from __future__ import annotations
 
-import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Literal
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, WeightedRandomSampler
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
+from vidrec.data.clips import ClipSpec
 from vidrec.data.datasets import ClipDataset, FeatureDataset, collate_clips
 from vidrec.data.decode import Backend
-from vidrec.data.manifest import ClipRecord, read_classes, read_manifest
+from vidrec.data.manifest import ClipRecord, ManifestError, check_labels, read_classes, read_manifest
 from vidrec.data.sampling import Strategy
-from vidrec.data.transforms import IMAGENET, Normalization, eval_transform, train_transform
+from vidrec.data.transforms import IMAGENET, Normalization, train_transform
 from vidrec.data.vocab import Vocab
 
-__all__ = ["VideoDataModule"]
+__all__ = ["VideoDataModule", "Stage"]
 
 Stage = Literal["train", "val", "test", "predict"]
+_DEFAULT = ClipSpec()
 
 
 class VideoDataModule(pl.LightningDataModule):
@@ -35,12 +42,14 @@ class VideoDataModule(pl.LightningDataModule):
         train_manifest / val_manifest / test_manifest / predict_manifest: manifest paths.
         classes_file: ``classes.txt`` fixing class order; default: a ``classes.txt`` beside
             the training manifest if there is one, else the sorted set of training labels.
-        num_frames, sampling, stride: how frames are picked (see ``vidrec.data.sampling``).
-        frame_size: crop size fed to the backbone; ``resize``: eval short side.
+        classes / vocab: the class list and caption vocabulary, given (a checkpoint's) instead
+            of read from the training manifest.
+        num_frames, sampling, stride, frame_size, resize, backend: the ``ClipSpec``.
         hflip: random horizontal flips in training. Turn off when classes differ by
             direction (left/right), since a flip swaps them.
         color_jitter: strength of random colour jitter in training (0 = off).
         balanced_sampling: draw training clips with probability 1/frequency of their class.
+        normalization: the backbone's input statistics (linked from the model by the CLI).
         cache_dir: cache frozen-backbone features here (``None`` = decode every epoch).
         cache_train_views: with the cache, how many augmented views per training clip
             (0 = train on the evaluation-style features, i.e. augmentation off).
@@ -53,15 +62,17 @@ class VideoDataModule(pl.LightningDataModule):
         test_manifest: str | None = None,
         predict_manifest: str | None = None,
         classes_file: str | None = None,
-        num_frames: int = 8,
-        sampling: Strategy = "segment",
-        stride: int = 1,
-        frame_size: int = 112,
-        resize: int | None = None,
+        classes: list[str] | None = None,
+        vocab: list[str] | None = None,
+        num_frames: int = _DEFAULT.num_frames,
+        sampling: Strategy = _DEFAULT.sampling,
+        stride: int = _DEFAULT.stride,
+        frame_size: int = _DEFAULT.frame_size,
+        resize: int | None = _DEFAULT.resize,
         hflip: bool = True,
         color_jitter: float = 0.0,
         crop_scale: tuple[float, float] = (0.5, 1.0),
-        backend: Backend = "decord",
+        backend: Backend = _DEFAULT.backend,
         batch_size: int = 16,
         num_workers: int = 2,
         pin_memory: bool = True,
@@ -69,31 +80,35 @@ class VideoDataModule(pl.LightningDataModule):
         balanced_sampling: bool = False,
         caption_min_count: int = 1,
         max_caption_len: int = 20,
+        normalization: Normalization | None = None,
         cache_dir: str | None = None,
         cache_train_views: int = 0,
         seed: int | None = None,
     ):
         super().__init__()
-        # Saved into checkpoints: inference needs the same frames, size and sampling.
-        self.save_hyperparameters()
+        # Saved into checkpoints: inference needs the same frames, size and sampling. The
+        # normalisation, classes and vocabulary are the model's to tell (it saves them).
+        self.save_hyperparameters(ignore=["normalization", "classes", "vocab"])
         self.manifests = {"train": train_manifest, "val": val_manifest, "test": test_manifest, "predict": predict_manifest}
-        self.num_frames, self.sampling, self.stride = num_frames, sampling, stride
-        self.frame_size, self.resize, self.hflip, self.color_jitter = frame_size, resize, hflip, color_jitter
-        self.crop_scale, self.backend = tuple(crop_scale), backend
+        self.spec = ClipSpec(num_frames, sampling, stride, frame_size, resize, backend)
+        self.hflip, self.color_jitter, self.crop_scale = hflip, color_jitter, tuple(crop_scale)
         self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
         self.persistent_workers = persistent_workers and num_workers > 0
         self.balanced_sampling, self.max_caption_len = balanced_sampling, max_caption_len
+        self.normalization = normalization or IMAGENET
         self.cache_dir, self.cache_train_views, self.seed = cache_dir, cache_train_views, seed
-        self.normalization: Normalization = IMAGENET
         self.records: dict[str, list[ClipRecord]] = {}
-        self.datasets: dict[str, torch.utils.data.Dataset] = {}
-        self.skipped: dict[str, list[str]] = {}
+        self.datasets: dict[str, Dataset] = {}
 
-        train = self._records("train")
-        self.classes = self._class_list(classes_file, train)
+        # None = learn it from the training manifest; a list (even empty) = given, e.g. by a checkpoint.
+        train = self._read("train") if classes is None or vocab is None else []
+        self.classes = list(classes) if classes is not None else self._class_list(classes_file, train)
         self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
-        captions = [c for r in train for c in r.captions]
-        self.vocab = Vocab.build(captions, caption_min_count) if captions else None
+        if vocab is not None:
+            self.vocab: Vocab | None = Vocab(vocab) if vocab else None
+        else:
+            captions = [c for r in train for c in r.captions]
+            self.vocab = Vocab.build(captions, caption_min_count) if captions else None
 
     # -- what the model needs to know, linked by LightningCLI ---------------------------
     @property
@@ -104,11 +119,23 @@ class VideoDataModule(pl.LightningDataModule):
     def vocab_tokens(self) -> list[str] | None:
         return self.vocab.itos if self.vocab is not None else None
 
-    def _records(self, stage: Stage) -> list[ClipRecord]:
+    def _read(self, stage: Stage) -> list[ClipRecord]:
         if stage not in self.records:
             path = self.manifests[stage]
-            self.records[stage] = read_manifest(path) if path else []
+            # A given but empty evaluation manifest is a mistake worth stopping for.
+            self.records[stage] = read_manifest(path, allow_empty=stage == "train") if path else []
         return self.records[stage]
+
+    def _records(self, stage: Stage) -> list[ClipRecord]:
+        """The stage's clips, their labels checked against the class list (``file:line`` on failure).
+
+        Checked when the stage is set up, before any feature extraction: a typo in a test
+        label should cost seconds, not an hour of extraction.
+        """
+        records = self._read(stage)
+        if self.manifests[stage]:
+            check_labels(records, self.classes, self.manifests[stage])
+        return records
 
     def _class_list(self, classes_file: str | None, train: list[ClipRecord]) -> list[str]:
         if classes_file is None and self.manifests["train"]:
@@ -116,89 +143,55 @@ class VideoDataModule(pl.LightningDataModule):
             classes_file = str(beside) if beside.is_file() else None
         if classes_file:
             classes = read_classes(classes_file)
-            unknown = sorted({r.label for r in train if r.label is not None} - set(classes))
-            if unknown:
-                raise ValueError(f"{self.manifests['train']}: labels not in {classes_file}: {unknown[:5]}")
+            check_labels(train, classes, self.manifests["train"])
             return classes
         return sorted({r.label for r in train if r.label is not None})
 
     # -- datasets ------------------------------------------------------------------------
-    def _transform(self, train: bool):
+    def transform(self, train: bool):
+        """The train (augmenting) or eval transform, normalised for the backbone."""
         if train:
-            return train_transform(self.frame_size, self.normalization, self.crop_scale, self.hflip, self.color_jitter)
-        return eval_transform(self.frame_size, self.normalization, self.resize)
+            return train_transform(self.spec.frame_size, self.normalization, self.crop_scale, self.hflip, self.color_jitter)
+        return self.spec.eval_transform(self.normalization)
 
     def clip_dataset(self, records: list[ClipRecord], train: bool) -> ClipDataset:
         return ClipDataset(
             records,
-            self._transform(train),
-            num_frames=self.num_frames,
-            sampling=self.sampling,
+            self.spec,
+            self.transform(train),
             train=train,
             class_to_idx=self.class_to_idx,
             vocab=self.vocab,
-            backend=self.backend,
-            stride=self.stride,
             max_caption_len=self.max_caption_len,
             seed=self.seed,
         )
 
-    def cache_setting(self, train: bool) -> str:
-        """What the cached features depend on besides video and backbone (for the key)."""
-        mode = "train" if train else "eval"
-        return f"{mode}|{self.sampling}|T={self.num_frames}|stride={self.stride}|seed={self.seed}|{self._transform(train)!r}"
-
-    def setup(self, stage: str | None = None) -> None:
-        backbone = None
-        if self.trainer is not None and self.trainer.lightning_module is not None:
-            backbone = self.trainer.lightning_module.net.backbone
-            self.normalization = backbone.normalization
-        stages: list[Stage] = {"fit": ["train", "val"], "validate": ["val"], "test": ["test"], "predict": ["predict"]}.get(
+    def stages(self, stage: str | None) -> list[Stage]:
+        """The manifests a trainer stage (``fit``, ``validate``, ``test``, ``predict``) reads."""
+        return {"fit": ["train", "val"], "validate": ["val"], "test": ["test"], "predict": ["predict"]}.get(
             stage or "", ["train", "val", "test", "predict"]
         )
-        for name in stages:
+
+    def setup(self, stage: str | None = None) -> None:
+        for name in self.stages(stage):
             records = self._records(name)
-            if not records or name in self.datasets:
-                continue
-            use_cache = self.cache_dir is not None and backbone is not None and backbone.frozen
-            if self.cache_dir is not None and backbone is not None and not backbone.frozen:
-                warnings.warn("feature cache disabled: the backbone is being fine-tuned (trainable_layers > 0)")
-            self.datasets[name] = self._cached_dataset(name, records, backbone) if use_cache else self.clip_dataset(
-                records, train=name == "train"
-            )
+            if records and name not in self.datasets:
+                self.datasets[name] = self.clip_dataset(records, train=name == "train")
 
-    def _cached_dataset(self, name: Stage, records: list[ClipRecord], backbone) -> FeatureDataset:
-        from vidrec.features import FeatureCache
-
-        cache = FeatureCache(self.cache_dir, backbone)
-        augmented = name == "train" and self.cache_train_views > 0
-        setting, views = self.cache_setting(train=augmented), max(self.cache_train_views, 1) if augmented else 1
-        strategy = self.trainer.strategy
-        device = strategy.root_device
-        cache.extract(
-            records,
-            self.clip_dataset(records, train=augmented),
-            setting,
-            views=views,
-            batch_size=self.batch_size,
-            num_workers=self.num_workers,
-            device=device,
-            rank=self.trainer.global_rank,
-            world_size=self.trainer.world_size,
-        )
-        strategy.barrier("vidrec-feature-cache")  # every rank's share is on disk before anyone reads
-        loaded = [cache.load(r, setting, views) for r in records]
-        missing = [r.video for r, v in zip(records, loaded) if v is None]
-        if missing:
-            raise RuntimeError(f"feature cache incomplete after extraction, e.g. {missing[0]}")
-        return FeatureDataset(records, loaded, train=name == "train", class_to_idx=self.class_to_idx, vocab=self.vocab,
-                              max_caption_len=self.max_caption_len)
+    def use_dataset(self, name: Stage, dataset: FeatureDataset) -> None:
+        """Serve ``name`` from ``dataset`` (cached features of the same records) instead of decoding."""
+        if [r.video for r in dataset.records] != [r.video for r in self._records(name)]:
+            raise ValueError(f"the {name} feature dataset does not hold the {name} manifest's clips")
+        self.datasets[name] = dataset
 
     # -- loaders -------------------------------------------------------------------------
     def _loader(self, name: Stage, shuffle: bool) -> DataLoader:
         if name not in self.datasets:
             self.setup({"train": "fit", "val": "validate"}.get(name, name))
         if name not in self.datasets:
+            path = self.manifests[name]
+            if path:
+                raise ManifestError(f"{path}: manifest has no clips")
             raise ValueError(f"no {name} manifest given (--data.{name}_manifest)")
         dataset = self.datasets[name]
         sampler = None

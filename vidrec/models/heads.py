@@ -11,9 +11,9 @@ __all__ = ["ActionHead", "CaptionDecoder"]
 class ActionHead(nn.Module):
     """Dropout + linear: clip encoding ``(B, H)`` -> logits ``(B, C)``."""
 
-    def __init__(self, in_dim: int, num_classes: int, dropout: float = 0.5):
+    def __init__(self, in_dim: int, num_classes: int, head_dropout: float = 0.5):
         super().__init__()
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(head_dropout)
         self.fc = nn.Linear(in_dim, num_classes)
 
     def forward(self, encoding: torch.Tensor) -> torch.Tensor:
@@ -32,15 +32,16 @@ class CaptionDecoder(nn.Module):
         self,
         vocab_size: int,
         video_dim: int,
-        embed_dim: int = 256,
-        hidden_size: int = 512,
-        num_layers: int = 1,
-        dropout: float = 0.3,
+        caption_embed_dim: int = 256,
+        caption_hidden_size: int = 512,
+        caption_layers: int = 1,
+        caption_dropout: float = 0.3,
         bos_id: int = 1,
         eos_id: int = 2,
         pad_id: int = 0,
     ):
         super().__init__()
+        embed_dim, hidden_size, dropout, num_layers = caption_embed_dim, caption_hidden_size, caption_dropout, caption_layers
         self.vocab_size, self.num_layers, self.hidden_size = vocab_size, num_layers, hidden_size
         self.bos_id, self.eos_id, self.pad_id = bos_id, eos_id, pad_id
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)

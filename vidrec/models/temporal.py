@@ -1,6 +1,6 @@
-"""LSTMEncoder: aggregates per-frame features over time (LRCN).
+"""TemporalEncoder: aggregates per-frame features over time (LRCN).
 
-``cell="mean"`` is the order-blind baseline (TSN-style average of per-frame projections): it
+``temporal="mean"`` is the order-blind baseline (TSN-style average of per-frame projections): it
 sees the same frames with the same capacity per frame but cannot know their order, which is
 what the synthetic reversed-pair classes measure.
 """
@@ -12,45 +12,46 @@ from typing import Literal
 import torch
 from torch import nn
 
-__all__ = ["LSTMEncoder"]
+__all__ = ["TemporalEncoder"]
 
 
-class LSTMEncoder(nn.Module):
+class TemporalEncoder(nn.Module):
     """``(B, T, D)`` frame features -> ``(B, T, H')`` sequence and ``(B, H')`` clip encoding.
 
     Args:
         input_dim: D, the backbone's feature size.
-        cell: ``lstm`` (default), ``gru``, or ``mean`` (order-blind baseline).
+        temporal: ``lstm`` (default), ``gru``, or ``mean`` (order-blind baseline).
         hidden_size: H; the output size H' is 2H when bidirectional.
-        num_layers, bidirectional, dropout: as in ``nn.LSTM``; ``dropout`` is also applied
-            to the input features (frozen CNN features are high-dimensional and overfit fast).
-        pooling: how the sequence becomes one vector: ``last`` hidden state (both directions'
+        num_layers, bidirectional, temporal_dropout: as in ``nn.LSTM``; the dropout is also
+            applied to the input features (frozen CNN features are high-dimensional and overfit fast).
+        temporal_pooling: how the sequence becomes one vector: ``last`` hidden state (both directions'
             final states when bidirectional), ``mean`` over time, or learned ``attention``.
     """
 
     def __init__(
         self,
         input_dim: int,
-        cell: Literal["lstm", "gru", "mean"] = "lstm",
+        temporal: Literal["lstm", "gru", "mean"] = "lstm",
         hidden_size: int = 512,
         num_layers: int = 1,
         bidirectional: bool = False,
-        dropout: float = 0.5,
-        pooling: Literal["last", "mean", "attention"] = "last",
+        temporal_dropout: float = 0.5,
+        temporal_pooling: Literal["last", "mean", "attention"] = "last",
     ):
         super().__init__()
-        if cell not in ("lstm", "gru", "mean"):
-            raise ValueError(f"cell must be lstm, gru or mean, got {cell!r}")
-        if pooling not in ("last", "mean", "attention"):
-            raise ValueError(f"pooling must be last, mean or attention, got {pooling!r}")
-        self.cell, self.pooling, self.bidirectional = cell, pooling, bidirectional
+        if temporal not in ("lstm", "gru", "mean"):
+            raise ValueError(f"temporal must be lstm, gru or mean, got {temporal!r}")
+        if temporal_pooling not in ("last", "mean", "attention"):
+            raise ValueError(f"temporal_pooling must be last, mean or attention, got {temporal_pooling!r}")
+        dropout, pooling = temporal_dropout, temporal_pooling
+        self.temporal, self.temporal_pooling, self.bidirectional = temporal, temporal_pooling, bidirectional
         self.input_dropout = nn.Dropout(dropout)
-        if cell == "mean":
+        if temporal == "mean":
             self.rnn = None
             self.project = nn.Sequential(nn.Linear(input_dim, hidden_size), nn.ReLU())
             self.out_dim = hidden_size
         else:
-            rnn_type = nn.LSTM if cell == "lstm" else nn.GRU
+            rnn_type = nn.LSTM if temporal == "lstm" else nn.GRU
             self.rnn = rnn_type(
                 input_dim,
                 hidden_size,
@@ -69,9 +70,9 @@ class LSTMEncoder(nn.Module):
             seq = self.project(x)  # (B, T, H) — per frame, no mixing across time
             return seq, seq.mean(dim=1)  # order-blind regardless of ``pooling``
         seq, state = self.rnn(x)  # (B, T, H')
-        if self.pooling == "mean":
+        if self.temporal_pooling == "mean":
             return seq, seq.mean(dim=1)
-        if self.pooling == "attention":
+        if self.temporal_pooling == "attention":
             weights = torch.softmax(self.attention(seq), dim=1)  # (B, T, 1)
             return seq, (weights * seq).sum(dim=1)
         h_n = state[0] if isinstance(state, tuple) else state  # (layers*dirs, B, H)

@@ -44,7 +44,7 @@ class WandbAutoLogger(WandbLogger):
         self,
         project: str = "vidrec",
         name: str | None = None,
-        save_dir: str = "runs",
+        save_dir: str | None = None,
         offline: bool | None = None,
         log_model: bool | None = None,
         entity: str | None = None,
@@ -55,6 +55,7 @@ class WandbAutoLogger(WandbLogger):
             offline = os.environ.get("WANDB_MODE") == "offline" or not wandb_logged_in()
         if log_model is None:
             log_model = not offline
+        save_dir = save_dir or "runs"  # train.py fills in the trainer's default_root_dir
         Path(save_dir).mkdir(parents=True, exist_ok=True)
         super().__init__(
             project=project, name=name, save_dir=save_dir, offline=offline, log_model=log_model,
@@ -68,7 +69,7 @@ def log_confusion(logger, key: str, matrix: torch.Tensor, classes: list[str], st
     if isinstance(logger, (WandbLogger, TensorBoardLogger)):
         import matplotlib.pyplot as plt
 
-        from vidrec.viz import plot_confusion_matrix
+        from vidrec.training.confusion import plot_confusion_matrix
 
         fig = plot_confusion_matrix(matrix, classes)
         if isinstance(logger, WandbLogger):

@@ -37,9 +37,6 @@ __all__ = ["export_onnx", "read_metadata", "INPUT_NAME", "OUTPUT_NAME"]
 
 INPUT_NAME, OUTPUT_NAME = "frames", "logits"
 BATCH_AXIS, FRAMES_AXIS = "batch", "frames"
-# Fallbacks when a checkpoint has no datamodule hyperparameters (trained outside the CLI);
-# the VideoDataModule defaults, as vidrec.predict uses them.
-_DEFAULT_NUM_FRAMES, _DEFAULT_FRAME_SIZE = 8, 112
 
 
 class _Logits(nn.Module):
@@ -175,41 +172,27 @@ def export_onnx(
             size and clip length and compare with PyTorch; raises ``RuntimeError`` on mismatch.
 
     Returns the written path. Raises ``ValueError`` for a model without an action head
-    (caption-only), ``FileNotFoundError`` for a missing checkpoint.
+    (caption-only), ``CheckpointError`` for a missing, damaged or unsafe checkpoint.
     """
     try:
         import onnx
     except ImportError as e:  # pragma: no cover - depends on the install
         raise ImportError(f"ONNX export needs the export extras: pip install 'vidrec[export]' ({e})") from None
-    from vidrec.lit_module import VidRecModule, checkpoint_hparams
-    from vidrec.models.backbone import EFFICIENTNET_LITE0, pretrained_normalization
+    from vidrec.checkpoint import load_checkpoint
 
     ckpt_path, out_path = Path(ckpt_path), Path(out_path)
-    if not ckpt_path.is_file():
-        raise FileNotFoundError(f"{ckpt_path}: checkpoint not found")
-    hparams, data = checkpoint_hparams(ckpt_path)
-    if not hparams.get("classes"):
+    ckpt = load_checkpoint(ckpt_path)  # CheckpointError names the file; missing data settings warn
+    net = ckpt.net
+    if net.action_head is None:
         raise ValueError(
             f"{ckpt_path}: this model has no action head (trained without classes, caption-only); "
             "ONNX export covers the action classifier only"
         )
-    if (num_frames is None and "num_frames" not in data) or (frame_size is None and "frame_size" not in data):
-        warnings.warn(
-            f"{ckpt_path}: no datamodule num_frames/frame_size saved; using T={num_frames or _DEFAULT_NUM_FRAMES}, "
-            f"frame_size={frame_size or _DEFAULT_FRAME_SIZE} (pass num_frames=/frame_size= to choose)"
-        )
-    num_frames = int(num_frames if num_frames is not None else data.get("num_frames", _DEFAULT_NUM_FRAMES))
-    frame_size = frame_size if frame_size is not None else data.get("frame_size", _DEFAULT_FRAME_SIZE)
-    height, width = _frame_hw(frame_size)
+    num_frames = int(num_frames if num_frames is not None else ckpt.clip.num_frames)
+    height, width = _frame_hw(frame_size if frame_size is not None else ckpt.clip.frame_size)
     if num_frames < 1:
         raise ValueError(f"num_frames must be >= 1, got {num_frames}")
-
-    module = VidRecModule.load_from_checkpoint(str(ckpt_path), map_location="cpu", weights="none")
-    net = module.net
-    if net.action_head is None:  # classes in hparams but no head: not a checkpoint we know
-        raise ValueError(f"{ckpt_path}: this model has no action head; nothing to export")
-    classes = list(module.classes)
-    norm = pretrained_normalization(hparams.get("backbone", EFFICIENTNET_LITE0), hparams.get("weights", "DEFAULT"))
+    classes, norm = ckpt.classes, ckpt.normalization
     # A private eval-mode copy: exporting must not touch the loaded module (dropout off, BN frozen).
     model = _Logits(copy.deepcopy(net)).eval()
     for p in model.parameters():
@@ -224,7 +207,7 @@ def export_onnx(
         "std": [float(x) for x in norm.std],
         "num_frames": num_frames,
         "frame_size": [height, width],
-        "resize": data.get("resize"),
+        "resize": ckpt.clip.resize,
         "input": f"{INPUT_NAME}: float32 (batch, frames, 3, {height}, {width}) RGB, "
         "pixels scaled to [0, 1] then (x - mean) / std per channel",
         "output": f"{OUTPUT_NAME}: float32 (batch, {len(classes)}) unnormalised class scores (softmax for probabilities)",
@@ -245,7 +228,7 @@ def export_onnx(
         if verify:
             _verify(model, tmp, example)
 
-    if dynamo is None and getattr(net.backbone, "pooling", "avg") == "grid":
+    if dynamo is None and net.backbone.spatial_pooling == "grid":
         dynamo = True  # the TorchScript exporter cannot size adaptive_avg_pool2d here (see top)
     try:
         if dynamo:

@@ -12,29 +12,16 @@ from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
+from vidrec.data.clips import SkippedClip
 from vidrec.data.vocab import Vocab
-from vidrec.models.backbone import EFFICIENTNET_LITE0, FrozenBackbone
-from vidrec.models.heads import ActionHead, CaptionDecoder
-from vidrec.models.net import VideoRecognizer
-from vidrec.models.temporal import LSTMEncoder
+from vidrec.models.backbone import EFFICIENTNET_LITE0
+from vidrec.models.net import build_recognizer
 
-__all__ = ["VidRecModule", "checkpoint_hparams"]
+__all__ = ["VidRecModule"]
 
 
 def _adamw(params):
     return torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-2)
-
-
-def checkpoint_hparams(path) -> tuple[dict, dict]:
-    """(model hyperparameters, datamodule hyperparameters) saved in a checkpoint.
-
-    The file is memory-mapped, so only the pickled metadata is read, not every tensor.
-    """
-    try:
-        meta = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    except RuntimeError:  # legacy (non-zip) serialisation cannot be mmapped
-        meta = torch.load(path, map_location="cpu", weights_only=False)
-    return dict(meta.get("hyper_parameters") or {}), dict(meta.get("datamodule_hyper_parameters") or {})
 
 
 class VidRecModule(pl.LightningModule):
@@ -81,17 +68,8 @@ class VidRecModule(pl.LightningModule):
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
         self.classes = list(classes or [])
         self.vocab = Vocab(vocab) if vocab else None
-        if not self.classes and self.vocab is None:
-            raise ValueError("nothing to learn: no classes and no caption vocabulary (is the train manifest empty?)")
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
-
-        bb = FrozenBackbone(backbone, weights, spatial_pooling, grid, trainable_layers, backbone_blocks)
-        enc = LSTMEncoder(bb.out_dim, temporal, hidden_size, num_layers, bidirectional, temporal_dropout, temporal_pooling)
-        head = ActionHead(enc.out_dim, len(self.classes), head_dropout) if self.classes else None
-        decoder = None
-        if self.vocab is not None:
-            decoder = CaptionDecoder(len(self.vocab), enc.out_dim, caption_embed_dim, caption_hidden_size, 1, caption_dropout)
-        self.net = VideoRecognizer(bb, enc, head, decoder)
+        self.net = build_recognizer(self.hparams)
 
         n = max(len(self.classes), 2)  # torchmetrics needs >= 2 classes; unused without an action head
         accuracy = MetricCollection(
@@ -103,11 +81,14 @@ class VidRecModule(pl.LightningModule):
         )
         self.val_metrics, self.test_metrics = accuracy.clone(), accuracy.clone()
         self.val_confusion, self.test_confusion = MulticlassConfusionMatrix(n), MulticlassConfusionMatrix(n)
+        # Test only: per-class accuracy, logged as test/class_top1/<class> (groups of classes are scored from it).
+        self.test_class_accuracy = MulticlassAccuracy(n, average="none")
         self._captions: dict[str, list[dict]] = {"val": [], "test": []}
-        self._skipped: dict[str, list[str]] = {"train": [], "val": [], "test": []}
+        self._skipped: dict[str, list[SkippedClip]] = {"train": [], "val": [], "test": []}
 
     # -- shared step ---------------------------------------------------------------------
-    def _losses(self, batch: dict, encoding: torch.Tensor) -> tuple[torch.Tensor | None, dict, torch.Tensor | None]:
+    def model_step(self, batch: dict, encoding: torch.Tensor) -> tuple[torch.Tensor | None, dict, torch.Tensor | None]:
+        """(loss or None, its named terms, action logits (B, C) or None) for a batch and its encodings (B, H')."""
         labels = batch["label"]
         terms: dict[str, torch.Tensor] = {}
         logits = None
@@ -137,7 +118,7 @@ class VidRecModule(pl.LightningModule):
         self._skipped["train"] += batch["skipped"]
         if not batch["size"]:
             return None  # every clip in the batch failed to decode: nothing to learn from
-        loss, terms, _ = self._losses(batch, self._encode(batch))
+        loss, terms, _ = self.model_step(batch, self._encode(batch))
         if loss is None:
             return None
         b = batch["size"]
@@ -151,7 +132,7 @@ class VidRecModule(pl.LightningModule):
         if not batch["size"]:
             return
         encoding = self._encode(batch)
-        loss, terms, logits = self._losses(batch, encoding)
+        loss, terms, logits = self.model_step(batch, encoding)
         b = batch["size"]
         if loss is not None:
             self.log(f"{stage}/loss", loss, prog_bar=stage == "val", batch_size=b, sync_dist=True)
@@ -165,6 +146,8 @@ class VidRecModule(pl.LightningModule):
             confusion = self.val_confusion if stage == "val" else self.test_confusion
             metrics.update(logits[has_label], labels[has_label])
             confusion.update(logits[has_label], labels[has_label])
+            if stage == "test":
+                self.test_class_accuracy.update(logits[has_label], labels[has_label])
             self.log_dict({f"{stage}/{k}": m for k, m in metrics.items()}, prog_bar=stage == "val", batch_size=b)
             preds = logits.argmax(-1)
         captions = None
@@ -189,8 +172,9 @@ class VidRecModule(pl.LightningModule):
         self._eval_step(batch, "test")
 
     def predict_step(self, batch: dict, batch_idx: int) -> list[dict]:
+        failed = [{"video": s.video, "error": s.reason} for s in batch["skipped"]]
         if not batch["size"]:
-            return [{"video": e.split(": ", 1)[0], "error": e} for e in batch["skipped"]]
+            return failed
         encoding = self._encode(batch)
         out = [{"video": v} for v in batch["video"]]
         if self.net.action_head is not None:
@@ -202,13 +186,13 @@ class VidRecModule(pl.LightningModule):
             ids = self.net.caption(encoding, self.hparams.beam_size, self.hparams.max_caption_len, self.hparams.length_penalty)
             for row, seq in enumerate(ids.tolist()):
                 out[row]["caption"] = self.vocab.decode(seq)
-        return out + [{"video": e.split(": ", 1)[0], "error": e} for e in batch["skipped"]]
+        return out + failed
 
     # -- epoch ends ----------------------------------------------------------------------
     def _report_skipped(self, stage: str) -> None:
         skipped, self._skipped[stage] = self._skipped[stage], []
         if skipped:
-            names = ", ".join(s.split(": ", 1)[0] for s in skipped[:5]) + (" ..." if len(skipped) > 5 else "")
+            names = ", ".join(s.video for s in skipped[:5]) + (" ..." if len(skipped) > 5 else "")
             rank_zero_warn(f"{stage} epoch {self.current_epoch}: skipped {len(skipped)} clip(s) that failed to decode: {names}")
 
     def on_train_epoch_end(self) -> None:
@@ -224,7 +208,7 @@ class VidRecModule(pl.LightningModule):
             return
         scored = [s for s in samples if s["caption"] is not None and s["references"]]
         if scored:
-            from vidrec.caption_metrics import caption_scores
+            from vidrec.training.caption_metrics import caption_scores
 
             # METEOR starts a Java process (seconds): on the test set only.
             scores = caption_scores(
@@ -238,6 +222,10 @@ class VidRecModule(pl.LightningModule):
             matrix = confusion.compute().cpu()
             confusion.reset()
             self._log_confusion(stage, matrix)
+        if stage == "test" and self.classes and self.test_class_accuracy.update_count:
+            per_class = self.test_class_accuracy.compute()
+            self.test_class_accuracy.reset()
+            self.log_dict({f"test/class_top1/{c}": per_class[i] for i, c in enumerate(self.classes)})
         if samples:
             self._log_samples(stage, samples[: self.hparams.val_samples])
 
@@ -248,13 +236,12 @@ class VidRecModule(pl.LightningModule):
         self._eval_epoch_end("test")
 
     def _log_confusion(self, stage: str, matrix: torch.Tensor) -> None:
-        from vidrec import loggers
+        from vidrec.training import loggers
 
-        self.last_confusion = {"stage": stage, "matrix": matrix, "classes": self.classes}
         loggers.log_confusion(self.logger, f"{stage}/confusion_matrix", matrix, self.classes, self.global_step)
 
     def _log_samples(self, stage: str, samples: list[dict]) -> None:
-        from vidrec import loggers
+        from vidrec.training import loggers
 
         loggers.log_samples(self.logger, f"{stage}/samples", samples, self.global_step)
 
@@ -269,6 +256,14 @@ class VidRecModule(pl.LightningModule):
             epochs = max(int(self.trainer.max_epochs or 1), 1) if self._trainer is not None else 1
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+    def setup(self, stage: str) -> None:
+        # The datamodule has set up its clip datasets; with a cache, serve them as features.
+        datamodule = self.trainer.datamodule
+        if datamodule is not None:
+            from vidrec.training.features import serve_cached_features
+
+            serve_cached_features(self.trainer, self.net.backbone, datamodule, stage)
 
     def on_fit_start(self) -> None:
         trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)

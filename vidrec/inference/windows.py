@@ -11,7 +11,19 @@ import math
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-__all__ = ["WindowPlan", "window_plan", "batched"]
+import torch
+
+__all__ = ["Window", "WindowPlan", "window_plan", "batched"]
+
+
+@dataclass
+class Window:
+    """The model's reading of ``[start, end)`` seconds: class probabilities ``(C,)`` (or None) and a caption."""
+
+    start: float
+    end: float
+    probs: torch.Tensor | None
+    caption: str | None
 
 
 def batched(iterable: Iterable, n: int) -> Iterator[list]:

@@ -1,4 +1,4 @@
-"""Pictures people look at: confusion matrix, probability timeline, annotated video frames."""
+"""Pictures of predictions: the probability timeline and annotated video frames."""
 
 from __future__ import annotations
 
@@ -6,47 +6,23 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display on servers; figures are saved or logged
 import matplotlib.pyplot as plt  # noqa: E402
+import bisect  # noqa: E402
+import math  # noqa: E402
+
+import cv2  # noqa: E402
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
-from vidrec.data.video_writer import open_video_writer  # noqa: E402  (re-exported below)
+from vidrec.data.video_io import open_video_writer  # noqa: E402
 
-__all__ = ["plot_confusion_matrix"]
-
-
-def plot_confusion_matrix(matrix: torch.Tensor | np.ndarray, classes: list[str], normalize: bool = True):
-    """Rows = true class, columns = predicted; row-normalised so each row shows recall."""
-    m = np.asarray(matrix, dtype=float)
-    if normalize:
-        m = m / np.clip(m.sum(axis=1, keepdims=True), 1, None)
-    n = len(classes)
-    size = max(4.0, 0.45 * n + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(m, cmap="Blues", vmin=0, vmax=1 if normalize else None)
-    ax.set_xticks(range(n), classes, rotation=90, fontsize=8)
-    ax.set_yticks(range(n), classes, fontsize=8)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    if n <= 30:
-        for i in range(n):
-            for j in range(n):
-                if m[i, j] > 0:
-                    ax.text(j, i, f"{m[i, j]:.2f}" if normalize else int(m[i, j]), ha="center", va="center",
-                            fontsize=6, color="white" if m[i, j] > 0.5 else "black")
-    fig.tight_layout()
-    return fig
+__all__ = ["annotate_video", "plot_timeline"]
 
 
 # --------------------------------------------------------------------------------------
-# Predictions: annotated video, probability timeline, probability bars
+# Predictions: annotated video, probability timeline
 # --------------------------------------------------------------------------------------
-
-__all__ += ["annotate_video", "plot_timeline", "probability_bars", "open_video_writer"]
 
 def _window_at(timeline, centres: list[float], t: float):
     """The window covering time ``t`` whose centre is nearest (nearest centre if none covers it)."""
-    import bisect
-
     k = bisect.bisect_left(centres, t)
     candidates = [timeline[i] for i in (k - 1, k) if 0 <= i < len(timeline)]
     covering = [w for w in candidates if w.start <= t < w.end] or candidates
@@ -55,8 +31,6 @@ def _window_at(timeline, centres: list[float], t: float):
 
 def _wrap(text: str, font, scale: float, thickness: int, max_width: int, max_lines: int) -> list[str]:
     """Greedy word wrap to ``max_width`` pixels; the last line gets an ellipsis if cut."""
-    import cv2
-
     def width(s: str) -> int:
         return cv2.getTextSize(s, font, scale, thickness)[0][0]
 
@@ -84,8 +58,6 @@ def _wrap(text: str, font, scale: float, thickness: int, max_width: int, max_lin
 
 def _draw_text_band(frame: np.ndarray, lines: list[tuple[str, tuple[int, int, int], float]], scale: float, thickness: int) -> None:
     """Draw ``lines`` (text, BGR colour, relative size) on a dark translucent band at the bottom, in place."""
-    import cv2
-
     if not lines:
         return
     font = cv2.FONT_HERSHEY_SIMPLEX
@@ -119,10 +91,6 @@ def annotate_video(src, dst, prediction, fps: float | None = None, min_height: i
     neighbour) so the text is legible; the frame count is unchanged. ``fps`` defaults to the
     source's. Returns ``dst``.
     """
-    import math
-
-    import cv2
-
     cap = cv2.VideoCapture(str(src))
     if not cap.isOpened():
         raise RuntimeError(f"{src}: cannot open video for annotation")
@@ -224,30 +192,3 @@ def plot_timeline(prediction, path, top: int = 5):
     finally:
         plt.close(fig)
     return path
-
-
-def probability_bars(actions, top: int = 5):
-    """Horizontal bar chart of the top actions (``ActionScore``s or ``{"label", "prob"}`` dicts).
-
-    The most likely action is the top bar; returns the matplotlib ``Figure`` (caller closes it).
-    """
-    items = [(a["label"], float(a["prob"])) if isinstance(a, dict) else (a.label, float(a.prob)) for a in actions]
-    items = sorted(items, key=lambda x: -x[1])[:top]
-    fig, ax = plt.subplots(figsize=(6, 0.5 * max(len(items), 1) + 1.0))
-    if not items:
-        ax.text(0.5, 0.5, "no actions", ha="center", va="center", transform=ax.transAxes)
-        ax.set_axis_off()
-        return fig
-    labels, probs = zip(*items)
-    y = np.arange(len(items))[::-1]
-    bars = ax.barh(y, probs, color=["#2b7bba"] + ["#8fb8de"] * (len(items) - 1))
-    ax.set_yticks(y, labels)
-    ax.set_xlim(0, 1.0)
-    ax.set_xlabel("probability")
-    for bar, p in zip(bars, probs):
-        inside = p > 0.8
-        ax.text(p - 0.01 if inside else p + 0.01, bar.get_y() + bar.get_height() / 2, f"{p:.2f}",
-                va="center", ha="right" if inside else "left", color="white" if inside else "black", fontsize=9)
-    ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
-    return fig

@@ -12,9 +12,13 @@ import glob
 import json
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, get_args
 
-from vidrec.predict import VIDEO_EXTENSIONS, Prediction, Predictor
+from vidrec.checkpoint import CheckpointError
+from vidrec.data.decode import Backend
+from vidrec.data.sample_videos import VIDEO_EXTENSIONS
+from vidrec.inference.predictor import Predictor
+from vidrec.inference.results import Prediction
 
 __all__ = ["expand_inputs", "main"]
 
@@ -59,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", metavar="OUT.csv", help="write one row per video (per window with --window)")
     p.add_argument("--device", default="auto", help="auto (default: CUDA if available), cpu or cuda")
     p.add_argument("--batch-size", type=int, default=8, help="videos per backbone pass (default 8)")
-    p.add_argument("--backend", choices=["decord", "opencv"], help="video decoder (default: the checkpoint's)")
+    p.add_argument("--backend", choices=list(get_args(Backend)), help="video decoder (default: the checkpoint's)")
     p.add_argument("--beam-size", type=int, help="caption beam size (default: the checkpoint's)")
     p.add_argument("--window", type=float, metavar="SECONDS", help="predict a timeline of windows this long")
     p.add_argument("--stride", type=float, metavar="SECONDS", help="seconds between window starts (default: --window)")
@@ -83,7 +87,7 @@ def _bar_char() -> str:
 
 def _print_prediction(pred: Prediction, bar: str) -> None:
     if pred.error is not None:
-        print(f"ERROR {pred.error}", flush=True)
+        print(f"ERROR {pred.video}: {pred.error}", flush=True)
         return
     head = f"== {pred.video}"
     if pred.timeline is not None:
@@ -140,12 +144,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.export:
         if not args.out:
             parser.error("--export needs --out (the file to write)")
-        from vidrec.export import export_onnx
+        from vidrec.inference.export import export_onnx
 
         export_onnx(args.ckpt, args.out)
         return 0
     if args.demo:
-        from vidrec.demo import launch
+        from vidrec.apps.web_demo import launch
 
         launch(args.ckpt, host=args.host, port=args.port, device=args.device, beam_size=args.beam_size)
         return 0
@@ -172,7 +176,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         predictor = Predictor.from_checkpoint(args.ckpt, device=args.device, backend=args.backend, beam_size=args.beam_size)
-    except (OSError, RuntimeError, ValueError, KeyError) as e:
+    except CheckpointError as e:  # already one line naming the file
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (OSError, RuntimeError, ValueError) as e:  # a device that is not there, say
         print(f"error: cannot load {args.ckpt}: {e}", file=sys.stderr)
         return 2
 
@@ -189,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _write_csv(args.csv, predictions, windows=args.window is not None)
     status = 1 if failed else 0
     if args.out or args.plot:
-        from vidrec import viz
+        from vidrec.inference import viz
 
         good = [p for p in predictions if p.error is None]
         for p in good:

