@@ -14,7 +14,7 @@ from benchmarks._common import interleaved, median, paired_ratio, spread
 
 TITLE = "Backbone throughput: channels_last vs contiguous (NCHW)"
 WHAT = (
-    "`FrozenBackbone(pooling='grid', grid=3, num_blocks=12)` (EfficientNet-Lite0, default weights) forward on one batch of "
+    "`FrozenBackbone(spatial_pooling='grid', grid=3, backbone_blocks=12)` (EfficientNet-Lite0, default weights) forward on one batch of "
     "{frames} frames at {size} px in `torch.inference_mode()`, weights in channels_last (what the class "
     "does) vs a deep copy converted to `torch.contiguous_format`. Interleaved, median of {repeats} repeats "
     "after a warm-up; the two outputs are compared to show the layouts compute the same features."
@@ -28,7 +28,7 @@ def run() -> list[dict]:
     from vidrec.models.backbone import FrozenBackbone
 
     torch.manual_seed(0)
-    nhwc = FrozenBackbone(pooling="grid", grid=3, num_blocks=12)  # configs/synthetic.yaml
+    nhwc = FrozenBackbone(spatial_pooling="grid", grid=3, backbone_blocks=12)  # configs/synthetic.yaml
     nchw = copy.deepcopy(nhwc).to(memory_format=torch.contiguous_format)
     conv = next(m for m in nchw.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size != (1, 1))
     assert conv.weight.is_contiguous(), "the copy did not convert"

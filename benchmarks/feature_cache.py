@@ -22,7 +22,7 @@ WHAT = (
     f"per clip, EfficientNet-Lite0 as in configs/synthetic.yaml (12 blocks, 3x3 grid, D = 1008), batch {BATCH}, `num_workers=0`. *No cache*: "
     "iterate `dm.clip_dataset(records, train=False)` through a DataLoader and run the backbone on every batch "
     "(what each epoch costs without the cache). *Cache*: iterate `FeatureDataset(records, views)` built from "
-    "`FeatureCache.load`. One-off costs: `FeatureCache.extract` (decode + backbone + write float16 files) and "
+    "`FeatureCache.load(dataset, i)`. One-off costs: `FeatureCache.extract(dataset)` (decode + backbone + write float16 files) and "
     f"loading every clip's file. Epochs interleaved, median of {REPEATS} repeats (the extraction is the warm-up)."
 )
 
@@ -34,14 +34,14 @@ def run() -> list[dict]:
     from vidrec.data.datamodule import VideoDataModule
     from vidrec.data.datasets import FeatureDataset, collate_clips
     from vidrec.data.synthetic import generate
-    from vidrec.training.features import FeatureCache
     from vidrec.models.backbone import FrozenBackbone
+    from vidrec.training.features import FeatureCache
 
     with tempfile.TemporaryDirectory(prefix="vidrec-bench-") as tmp:
         root = Path(tmp)
         splits = generate(root / "data", num_clips=NUM_CLIPS, size=SIZE)
         records = [r for split in ("train", "val", "test") for r in splits[split]]
-        backbone = FrozenBackbone(pooling="grid", grid=3, num_blocks=12)  # configs/synthetic.yaml
+        backbone = FrozenBackbone(spatial_pooling="grid", grid=3, backbone_blocks=12)  # configs/synthetic.yaml
         dm = VideoDataModule(
             train_manifest=str(root / "data" / "train.jsonl"),
             frame_size=SIZE,
@@ -50,17 +50,16 @@ def run() -> list[dict]:
             hflip=False,
             batch_size=BATCH,
             num_workers=0,
+            normalization=backbone.normalization,  # what train.py links in from the model's backbone
         )
-        dm.normalization = backbone.normalization  # what setup() does once the model is attached
         dataset = dm.clip_dataset(records, train=False)
-        setting = dm.cache_setting(False)
         cache = FeatureCache(dm.cache_dir, backbone)
 
         t0 = time.perf_counter()
-        extracted = cache.extract(records, dataset, setting, batch_size=BATCH, num_workers=0, progress=False)
+        extracted = cache.extract(dataset, batch_size=BATCH, num_workers=0, progress=False)
         t_extract = time.perf_counter() - t0
         t0 = time.perf_counter()
-        views = [cache.load(r, setting) for r in records]
+        views = [cache.load(dataset, i) for i in range(len(dataset))]
         t_load = time.perf_counter() - t0
         failed = sum(not isinstance(v, list) for v in views)
         features = FeatureDataset(records, views, class_to_idx=dm.class_to_idx, vocab=dm.vocab)

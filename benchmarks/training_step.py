@@ -1,8 +1,8 @@
 """Training step on cached features: LSTM vs the order-blind mean baseline.
 
 One optimisation step as ``VidRecModule.training_step`` does it on cached features:
-temporal encoder -> action head (cross-entropy) + caption decoder (teacher-forced
-cross-entropy), backward, AdamW step. The backbone is not run (features come from the cache).
+temporal encoder -> ``VidRecModule.model_step`` (action head cross-entropy + caption decoder
+teacher-forced cross-entropy), backward, AdamW step. The backbone is not run (features come from the cache).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from benchmarks._common import interleaved, median, paired_ratio, spread
 TITLE = "Training step on cached features: LSTM vs mean"
 B, T, D, STEPS, REPEATS = 16, 8, 1008, 2, 7  # D: configs/synthetic.yaml features
 WHAT = (
-    f"One training step (forward, action + caption loss, backward, AdamW) of `VidRecModule(temporal=...)` with the "
+    f"One training step (forward, `VidRecModule.model_step`'s action + caption loss, backward, AdamW) of `VidRecModule(temporal=...)` with the "
     f"configs/synthetic.yaml sizes' trainable parts on a cached-feature batch B={B}, T={T}, D={D} with 12 classes and the "
     f"synthetic caption vocabulary; hidden size 256. Each timing is {STEPS} steps; interleaved, median "
     f"of {REPEATS} repeats after a warm-up."
@@ -21,7 +21,6 @@ WHAT = (
 
 def run() -> list[dict]:
     import torch
-    import torch.nn.functional as F
 
     from vidrec.data.synthetic import ACTIONS, CAPTIONS, COLORS, SHAPES
     from vidrec.data.vocab import Vocab
@@ -33,6 +32,7 @@ def run() -> list[dict]:
     features = torch.randn(B, T, D)  # (B, T, D) as FeatureDataset yields them
     labels = torch.randint(len(ACTIONS), (B,))
     ids = vocab.pad_batch([vocab.encode(captions[i]) for i in torch.randint(len(captions), (B,)).tolist()])  # (B, L)
+    batch = {"label": labels, "caption_ids": ids}  # what model_step reads of a collated batch
 
     steps, params = {}, {}
     for cell in ("lstm", "mean"):
@@ -43,13 +43,12 @@ def run() -> list[dict]:
         params[cell] = sum(p.numel() for p in trainable)
         opt = torch.optim.AdamW(trainable, lr=1e-3)
 
-        def step(net=net, opt=opt) -> None:
+        def step(module=module, net=net, opt=opt) -> None:
             for _ in range(STEPS):
                 opt.zero_grad(set_to_none=True)
                 _, encoding = net.encode(features=features)  # (B, H)
-                loss = F.cross_entropy(net.action_head(encoding), labels)
-                logits = net.caption_decoder(encoding, ids)  # (B, L-1, V)
-                loss = loss + F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1), ignore_index=0)
+                loss, terms, _ = module.model_step(batch, encoding)
+                assert set(terms) == {"action_loss", "caption_loss"}
                 loss.backward()
                 opt.step()
 

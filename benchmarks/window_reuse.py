@@ -6,9 +6,9 @@ predictor encodes each grid frame once and keeps only a window's worth of featur
 memory should not grow with the video's length. Each video runs in a fresh subprocess so
 its peak RSS is its own.
 
-The model comes from ``$VIDREC_BENCH_CKPT`` or ``runs/demo/lstm.ckpt`` when
-one exists; otherwise an untrained ``VidRecModule`` of the same architecture is built in
-memory (pretrained backbone, random LSTM/heads) — costs do not depend on trained weights.
+The model comes from ``$VIDREC_BENCH_CKPT`` or ``runs/demo/lstm.ckpt`` (``make demo``) when
+one exists; otherwise an untrained network of the same architecture is built in memory with
+``build_recognizer`` (pretrained backbone, random LSTM/heads) — costs do not depend on trained weights.
 
     python -m benchmarks.window_reuse                                          # the benchmark
     python -m benchmarks.window_reuse --worker VIDEO --warm SHORT [--ckpt PATH]  # one measurement, JSON out
@@ -31,12 +31,12 @@ MINUTES = (1, 5)
 WHAT = (
     f"`Predictor.predict(video, window={WINDOW:g}, stride={STRIDE:g})` on synthetic videos of "
     f"{' and '.join(str(m) for m in MINUTES)} minutes ({SIZE} px, {FPS} fps, shapes doing actions), each in a fresh "
-    "process after a warm-up prediction on a 4-second video. *frames encoded* is `last_stats['frames_encoded']`; "
+    "process after a warm-up prediction on a 4-second video. *frames encoded* is the prediction's `stats.frames_encoded`; "
     "*naive* is windows × T (every window decoded and encoded on its own). *peak RSS growth* is the process's "
     "peak RSS during the prediction (kernel high-water mark, reset after the warm-up) minus its RSS before it; "
     "*tracemalloc peak* counts Python/numpy allocations only (decoded frames), not torch's."
 )
-DEMO_CKPT = Path(__file__).resolve().parent.parent / "runs" / "demo" / "lstm" / "checkpoints" / "last.ckpt"
+DEMO_CKPT = Path(__file__).resolve().parent.parent / "runs" / "demo" / "lstm.ckpt"  # written by `make demo`
 
 
 def checkpoint() -> str | None:
@@ -68,17 +68,25 @@ def build_predictor(ckpt: str | None):
 
     if ckpt:
         return Predictor.from_checkpoint(ckpt, device="cpu"), f"checkpoint {ckpt}"
+    from vidrec.data.clips import ClipSpec
     from vidrec.data.synthetic import ACTIONS, CAPTIONS, COLORS, SHAPES
     from vidrec.data.vocab import Vocab
-    from vidrec.training.lit_module import VidRecModule
+    from vidrec.models.net import build_recognizer
 
     captions = [t.format(c=c, s=s) for ts in CAPTIONS.values() for t in ts for c in COLORS for s in SHAPES]
-    module = VidRecModule(classes=list(ACTIONS), vocab=Vocab.build(captions).itos, backbone_blocks=12, spatial_pooling="grid", grid=3, hidden_size=256, caption_hidden_size=256, caption_embed_dim=128)
-    predictor = Predictor(module, num_frames=8, frame_size=SIZE, resize=SIZE, device="cpu")
-    return predictor, "untrained VidRecModule (configs/synthetic.yaml sizes: 12 blocks, 3x3 grid, LSTM, caption decoder)"
+    vocab = Vocab.build(captions)
+    hparams = {  # configs/synthetic.yaml (base.yaml's EfficientNet-Lite0, pretrained)
+        "classes": list(ACTIONS), "vocab": vocab.itos, "backbone_blocks": 12, "spatial_pooling": "grid", "grid": 3,
+        "hidden_size": 256, "caption_hidden_size": 256, "caption_embed_dim": 128,
+    }
+    net = build_recognizer(hparams)
+    predictor = Predictor(net, classes=list(ACTIONS), vocab=vocab, clip=ClipSpec(num_frames=8, frame_size=SIZE, resize=SIZE),
+                          device="cpu")
+    return predictor, "untrained network (configs/synthetic.yaml sizes: 12 blocks, 3x3 grid, LSTM, caption decoder)"
 
 
 def worker(video: str, warm: str, ckpt: str | None) -> dict:
+    import dataclasses
     import gc
     import time
     import tracemalloc
@@ -99,13 +107,13 @@ def worker(video: str, warm: str, ckpt: str | None) -> dict:
     traced_peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     _, peak = rss_mib()
-    stats = dict(predictor.last_stats)
+    stats = dataclasses.asdict(pred.stats) if pred.stats is not None else {}
     return {
         "error": pred.error,
         "model": model,
         "seconds": seconds,
         "stats": stats,
-        "num_frames": predictor.num_frames,
+        "num_frames": predictor.clip.num_frames,
         "rss_before_mib": before,
         "peak_rss_mib": peak,
         # without a reset the high-water mark may be the model loading's; then growth is a lower bound

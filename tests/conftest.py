@@ -118,7 +118,7 @@ def tiny_dataset(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tiny_dataset, tmp_path_factory) -> Path:
-    """A checkpoint trained for 2 epochs with configs/debug.yaml (random-init MobileNetV3-Small)."""
+    """A checkpoint trained for 2 epochs with configs/debug.yaml (random-init ResNet-18, 32 px, T=4)."""
     from vidrec.training.cli import cli_main
 
     root = tmp_path_factory.mktemp("tiny_run")

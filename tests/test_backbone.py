@@ -11,8 +11,8 @@ import torchvision
 from torch import nn
 
 from vidrec.data.transforms import TF_MINUS_ONE_ONE
-from vidrec.training.lit_module import VidRecModule
 from vidrec.models.backbone import BackboneWeightsError, FrozenBackbone
+from vidrec.training.lit_module import VidRecModule
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -40,7 +40,8 @@ def _buffers(module: nn.Module) -> dict[str, torch.Tensor]:
     ],
 )
 def test_output_shape_avg_and_grid(name, channels, pooling, grid):
-    bb = FrozenBackbone(name, "none", pooling, grid)
+    bb = FrozenBackbone(name, "none", spatial_pooling=pooling, grid=grid)
+    assert bb.spatial_pooling == pooling and bb.backbone_blocks is None
     out = bb(_frames(b=2, t=3, size=64))
     expected_d = channels * (grid * grid if pooling == "grid" else 1)
     assert bb.channels == channels
@@ -77,8 +78,8 @@ def test_frames_are_encoded_independently():
 
 
 def test_bad_pooling_and_trainable_layers_rejected():
-    with pytest.raises(ValueError, match="pooling"):
-        FrozenBackbone("mobilenet_v3_small", "none", pooling="max")
+    with pytest.raises(ValueError, match="spatial_pooling"):
+        FrozenBackbone("mobilenet_v3_small", "none", spatial_pooling="max")
     with pytest.raises(ValueError, match="trainable_layers"):
         FrozenBackbone("mobilenet_v3_small", "none", trainable_layers=1000)
 

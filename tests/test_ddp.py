@@ -13,8 +13,8 @@ import torch
 
 from vidrec.data.datamodule import VideoDataModule
 from vidrec.data.manifest import read_manifest
+from vidrec.models.backbone import FrozenBackbone, pretrained_normalization
 from vidrec.training.features import FeatureCache
-from vidrec.models.backbone import FrozenBackbone
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -62,14 +62,18 @@ def test_ddp_two_cpu_processes_with_feature_cache(tmp_path, tiny_dataset):
     # missed, none written twice under another name, nothing half-written left over.
     ckpt = torch.load(sorted(root.rglob("last.ckpt"))[0], map_location="cpu", weights_only=False)
     hp, dm_hp = ckpt["hyper_parameters"], ckpt["datamodule_hyper_parameters"]
-    backbone = FrozenBackbone(hp["backbone"], hp["weights"], hp["spatial_pooling"], hp["grid"])
-    dm = VideoDataModule(**{k: v for k, v in dm_hp.items() if not k.startswith("_")})  # "_instantiator"
-    dm.normalization = backbone.normalization
+    backbone = FrozenBackbone(hp["backbone"], hp["weights"], hp["spatial_pooling"], hp["grid"], hp["trainable_layers"],
+                              hp["backbone_blocks"])
+    # the normalisation the CLI linked into the datamodule from the model's backbone settings
+    normalization = pretrained_normalization(hp["backbone"], hp["weights"])
+    assert normalization == backbone.normalization
+    dm = VideoDataModule(**{k: v for k, v in dm_hp.items() if not k.startswith("_")}, normalization=normalization)
     cache = FeatureCache(cache_dir, backbone)
-    setting = dm.cache_setting(train=False)  # cache_train_views=0: train uses eval-style features
     train = read_manifest(tiny_dataset / "train.jsonl")
     val = read_manifest(tiny_dataset / "val.jsonl")
-    expected = {cache.path(r, setting) for r in train + val}
+    # cache_train_views=0: the train split is cached as evaluation-style features
+    datasets = [dm.clip_dataset(train, train=False), dm.clip_dataset(val, train=False)]
+    expected = {cache.path(ds, i) for ds in datasets for i in range(len(ds))}
     assert len(expected) == len(train) + len(val)
     files = {p for p in cache_dir.rglob("*") if p.is_file()}
     assert files == expected, (len(files), len(expected), len(files & expected))

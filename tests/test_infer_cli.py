@@ -16,7 +16,7 @@ import torch
 
 from vidrec.data.manifest import read_manifest
 from vidrec.data.synthetic import ACTIONS, COLORS, SHAPES, ClipSpec, render_clip, write_video
-from vidrec.inference.predictor import main
+from vidrec.apps.infer_cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -61,7 +61,7 @@ def test_folder_with_good_and_corrupt_videos(tiny_checkpoint, tiny_dataset, skvi
     for r in results:
         assert set(r) == {"video", "actions", "caption", "error"}
         if r["video"].endswith("corrupt.mp4"):
-            assert r["actions"] == [] and r["caption"] is None and "corrupt.mp4" in r["error"]
+            assert r["actions"] == [] and r["caption"] is None and r["error"]  # the reason; the file is "video"
             continue
         assert r["error"] is None and isinstance(r["caption"], str)
         probs = [a["prob"] for a in r["actions"]]
@@ -77,7 +77,8 @@ def test_folder_with_good_and_corrupt_videos(tiny_checkpoint, tiny_dataset, skvi
             assert r["actions"][0]["label"] in block.splitlines()[1]
             assert f"{r['actions'][0]['prob'] * 100:.2f}%" in block
     error_lines = [line for line in out.splitlines() if line.startswith("ERROR")]
-    assert len(error_lines) == 1 and "corrupt.mp4" in error_lines[0]
+    [bad] = [r for r in results if r["error"]]
+    assert error_lines == [f"ERROR {bad['video']}: {bad['error']}"]
     assert "1 of 4 video(s) failed" in proc.stderr
 
     with out_csv.open(newline="") as f:
@@ -86,7 +87,7 @@ def test_folder_with_good_and_corrupt_videos(tiny_checkpoint, tiny_dataset, skvi
     assert [row["video"] for row in rows] == [r["video"] for r in results]
     for row, r in zip(rows, results):
         if r["error"]:
-            assert row["label"] == "" and "corrupt.mp4" in row["error"]
+            assert row["label"] == "" and row["error"] == r["error"]
         else:
             assert row["label"] == r["actions"][0]["label"] and row["error"] == ""
             assert float(row["prob"]) == pytest.approx(r["actions"][0]["prob"], abs=1e-6)
@@ -160,8 +161,15 @@ def test_usage_errors_exit_2_before_loading_anything(tmp_path, capsys):
 def test_unloadable_checkpoint_or_device_exits_2(tiny_checkpoint, tmp_path, capsys):
     video = tmp_path / "a.mp4"
     video.write_bytes(b"x")
-    assert main([str(video), "--ckpt", str(tmp_path / "missing.ckpt")]) == 2
-    assert "checkpoint not found" in capsys.readouterr().err
+    missing = tmp_path / "missing.ckpt"
+    assert main([str(video), "--ckpt", str(missing)]) == 2
+    assert capsys.readouterr().err == f"error: {missing}: checkpoint not found\n"
+    truncated = tmp_path / "truncated.ckpt"
+    data = Path(tiny_checkpoint).read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])  # an interrupted copy
+    assert main([str(video), "--ckpt", str(truncated)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {truncated}: not a readable PyTorch checkpoint") and err.count("\n") == 1
     if not torch.cuda.is_available():
         assert main([str(video), "--ckpt", str(tiny_checkpoint), "--device", "cuda"]) == 2
         assert "CUDA is not available" in capsys.readouterr().err

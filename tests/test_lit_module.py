@@ -11,14 +11,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vidrec.training.caption_metrics import caption_scores
+from vidrec.data.clips import SkippedClip
 from vidrec.data.datasets import collate_clips
 from vidrec.data.vocab import Vocab
+from vidrec.training.caption_metrics import caption_scores
 from vidrec.training.lit_module import VidRecModule
 
 CLASSES = ["jump", "run", "walk"]
 SENTENCES = ["a man runs", "a woman walks to the left", "someone jumps", "a man walks"]
-T, D = 3, 576  # frames, mobilenet_v3_small feature size
+T, D = 3, 576  # frames, mobilenet_v3_small feature size (features are fed directly: no CNN runs)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -82,15 +83,16 @@ def _manual_terms(module: VidRecModule, batch: dict, label_smoothing: float = 0.
     return out
 
 
-def _losses(module, batch):
+def _model_step(module, batch):
+    """``module.model_step`` on the batch's clip encodings: (loss, terms, logits)."""
     with torch.no_grad():
         _, enc = module.net.encode(features=batch["features"])
-        return module._losses(batch, enc)
+        return module.model_step(batch, enc)
 
 
 def test_only_labels_gives_only_action_loss(module, vocab):
     batch = _batch(vocab, [(0, None), (2, None), (1, None)])
-    loss, terms, logits = _losses(module, batch)
+    loss, terms, logits = _model_step(module, batch)
     assert set(terms) == {"action_loss"}
     assert logits.shape == (3, len(CLASSES))
     manual = _manual_terms(module, batch)
@@ -101,7 +103,7 @@ def test_only_labels_gives_only_action_loss(module, vocab):
 
 def test_only_captions_gives_only_caption_loss(module, vocab):
     batch = _batch(vocab, [(None, SENTENCES[0]), (None, SENTENCES[1])])
-    loss, terms, _ = _losses(module, batch)
+    loss, terms, _ = _model_step(module, batch)
     assert set(terms) == {"caption_loss"}
     torch.testing.assert_close(loss, _manual_terms(module, batch)["caption_loss"])
 
@@ -109,7 +111,7 @@ def test_only_captions_gives_only_caption_loss(module, vocab):
 def test_mixed_batch_uses_each_clip_for_what_it_has(module, vocab):
     rows = [(0, SENTENCES[0]), (None, SENTENCES[1]), (2, None), (1, SENTENCES[2])]
     batch = _batch(vocab, rows)
-    loss, terms, _ = _losses(module, batch)
+    loss, terms, _ = _model_step(module, batch)
     assert set(terms) == {"action_loss", "caption_loss"}
     manual = _manual_terms(module, batch)
     torch.testing.assert_close(terms["action_loss"], manual["action_loss"])
@@ -125,12 +127,12 @@ def test_caption_padding_is_ignored(module, vocab):
     short, long = SENTENCES[2], SENTENCES[1]  # 2 and 6 words: the short one gets 4 pads
     batch = _batch(vocab, [(None, short), (None, long)])
     assert (batch["caption_ids"][0] == Vocab.pad_id).sum() == 4
-    _, terms, _ = _losses(module, batch)
+    _, terms, _ = _model_step(module, batch)
     torch.testing.assert_close(terms["caption_loss"], _manual_terms(module, batch)["caption_loss"])
     # more trailing padding changes nothing
     wider = dict(batch)
     wider["caption_ids"] = F.pad(batch["caption_ids"], (0, 5), value=Vocab.pad_id)
-    _, terms_wider, _ = _losses(module, wider)
+    _, terms_wider, _ = _model_step(module, wider)
     torch.testing.assert_close(terms_wider["caption_loss"], terms["caption_loss"])
 
 
@@ -138,8 +140,8 @@ def test_label_smoothing_changes_the_action_loss(module, vocab):
     smooth = _module(vocab, label_smoothing=0.2)
     smooth.load_state_dict(module.state_dict())
     batch = _batch(vocab, [(0, None), (1, None), (2, None)])
-    plain, _, _ = _losses(module, batch)
-    smoothed, _, _ = _losses(smooth, batch)
+    plain, _, _ = _model_step(module, batch)
+    smoothed, _, _ = _model_step(smooth, batch)
     assert not torch.isclose(plain, smoothed)
     torch.testing.assert_close(smoothed, _manual_terms(smooth, batch, label_smoothing=0.2)["action_loss"])
 
@@ -148,8 +150,8 @@ def test_caption_weight_scales_the_caption_term(module, vocab):
     weighted = _module(vocab, caption_weight=0.25)
     weighted.load_state_dict(module.state_dict())
     batch = _batch(vocab, [(0, SENTENCES[0]), (1, SENTENCES[3])])
-    loss1, terms1, _ = _losses(module, batch)
-    loss2, terms2, _ = _losses(weighted, batch)
+    loss1, terms1, _ = _model_step(module, batch)
+    loss2, terms2, _ = _model_step(weighted, batch)
     torch.testing.assert_close(terms1["caption_loss"], terms2["caption_loss"])
     torch.testing.assert_close(loss2, terms1["action_loss"] + 0.25 * terms1["caption_loss"])
     assert loss2 < loss1
@@ -158,27 +160,46 @@ def test_caption_weight_scales_the_caption_term(module, vocab):
 def test_batch_whose_clips_all_failed_is_skipped(module):
     batch = collate_clips(
         [
-            {"video": "a.mp4", "error": "a.mp4: cannot decode", "index": 0},
-            {"video": "b.mp4", "error": "b.mp4: cannot decode", "index": 1},
+            {"skipped": SkippedClip("a.mp4", "cannot decode"), "index": 0},
+            {"skipped": SkippedClip("b.mp4", "cannot decode"), "index": 1},
         ]
     )
     assert batch["size"] == 0
+    assert [str(s) for s in batch["skipped"]] == ["a.mp4: cannot decode", "b.mp4: cannot decode"]
     assert module.training_step(batch, 0) is None
-    assert len(module._skipped["train"]) == 2  # counted for the end-of-epoch warning
-    module._skipped["train"].clear()
+    # counted for the end-of-epoch warning, which names the clips ...
+    with pytest.warns(UserWarning, match=r"train epoch 0: skipped 2 clip\(s\) that failed to decode: a\.mp4, b\.mp4"):
+        module.on_train_epoch_end()
+    # ... once: the next epoch starts from zero
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        module.on_train_epoch_end()
+
+
+def test_predict_step_reports_skipped_clips_with_their_reason(module, vocab):
+    good = _item(0, vocab, 0, None)
+    batch = collate_clips([good, {"skipped": SkippedClip("bad.mp4", "cannot decode: moov atom not found"), "index": 1}])
+    with torch.no_grad():
+        out = module.predict_step(batch, 0)
+    assert len(out) == 2
+    assert out[0]["video"] == "clip0.mp4" and "error" not in out[0]
+    probs = out[0]["probs"]  # the whole class distribution
+    assert list(probs) == CLASSES and sum(probs.values()) == pytest.approx(1.0, abs=1e-5)
+    assert isinstance(out[0]["caption"], str)
+    assert out[1] == {"video": "bad.mp4", "error": "cannot decode: moov atom not found"}
 
 
 def test_module_without_captions_or_classes(vocab):
     labels_only = _module(None)
     assert labels_only.net.caption_decoder is None
     batch = _batch(vocab, [(0, None), (1, None)])
-    loss, terms, _ = _losses(labels_only, batch)
+    loss, terms, _ = _model_step(labels_only, batch)
     assert set(terms) == {"action_loss"}
 
     captions_only = _module(vocab, classes=None)
     assert captions_only.net.action_head is None
     batch = _batch(vocab, [(None, SENTENCES[0])])
-    _, terms, logits = _losses(captions_only, batch)
+    _, terms, logits = _model_step(captions_only, batch)
     assert set(terms) == {"caption_loss"} and logits is None
 
     with pytest.raises(ValueError, match="nothing to learn"):
@@ -209,9 +230,12 @@ def test_validation_epoch_logs_accuracy_metrics(tiny_checkpoint, tiny_dataset, r
 
     model = VidRecModule.load_from_checkpoint(tiny_checkpoint, map_location="cpu").eval()
     dm_hp = torch.load(tiny_checkpoint, map_location="cpu", weights_only=False)["datamodule_hyper_parameters"]
-    dm = VideoDataModule(**{k: v for k, v in dm_hp.items() if not k.startswith("_") and k != "num_workers"}, num_workers=0)
-    dm.normalization = model.net.backbone.normalization
-    assert dm.classes == model.classes
+    dm = VideoDataModule(
+        **{k: v for k, v in dm_hp.items() if not k.startswith("_") and k != "num_workers"},
+        num_workers=0,
+        normalization=model.net.backbone.normalization,
+    )
+    assert dm.classes == model.classes  # the training manifest gives the class list the model saved
     dm.setup("validate")
     correct = top5 = n = 0
     per_class: dict[int, list[bool]] = {}
@@ -238,21 +262,38 @@ def test_validation_epoch_logs_accuracy_metrics(tiny_checkpoint, tiny_dataset, r
 def test_confusion_matrix_counts_each_val_clip_once(tmp_path, tiny_dataset, debug_args, read_metrics):
     # The sanity check runs 2 val batches before training; they must not be counted in
     # epoch 0's confusion matrix (torchmetrics state that Lightning does not reset for us).
+    import pytorch_lightning as pl
+
     from vidrec.training.cli import cli_main
+
+    class ConfusionAtEpochEnd(pl.Callback):
+        """Reads the module's val confusion matrix as it stands when the epoch ends
+        (callbacks' epoch-end hooks run before the module's, which logs and resets it)."""
+
+        def __init__(self):
+            self.matrices: list[torch.Tensor] = []
+
+        def on_validation_epoch_end(self, trainer, pl_module):
+            if not trainer.sanity_checking:
+                self.matrices.append(pl_module.val_confusion.compute().cpu().clone())
 
     cli = cli_main(
         [
-            "fit",
             *debug_args(tmp_path, tiny_dataset),
             "--trainer.max_epochs", "1",
             "--trainer.limit_train_batches", "1",
             "--trainer.num_sanity_val_steps", "2",
-        ]
+        ],
+        run=False,
     )
+    spy = ConfusionAtEpochEnd()
+    cli.trainer.callbacks.append(spy)
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    assert cli.trainer.num_sanity_val_steps == 2 and cli.trainer.num_val_batches[0] >= 2  # the sanity check ran
+
     n_val = len(cli.datamodule.records["val"])
-    confusion = cli.model.last_confusion
-    assert confusion["stage"] == "val" and confusion["classes"] == cli.model.classes
-    matrix = confusion["matrix"]
+    assert len(spy.matrices) == 1
+    matrix = spy.matrices[0]
     assert matrix.shape == (len(cli.model.classes),) * 2
     assert int(matrix.sum()) == n_val
     # rows are true classes: one val clip per class in the tiny dataset
@@ -263,6 +304,8 @@ def test_confusion_matrix_counts_each_val_clip_once(tmp_path, tiny_dataset, debu
     top1 = [float(r["val/top1"]) for r in rows if r.get("val/top1")]
     assert len(top1) == 1
     assert top1[0] == pytest.approx(float(matrix.diag().sum()) / n_val, abs=1e-6)
+    # the module reset it after logging: the next validation starts from zero
+    assert cli.model.val_confusion.update_count == 0
 
 
 # -- caption scores ----------------------------------------------------------------------

@@ -10,13 +10,16 @@ import numpy as np
 import pytest
 import torch
 
+from vidrec.apps.infer_cli import expand_inputs
+from vidrec.checkpoint import CaptionSettings, CheckpointError, load_checkpoint
+from vidrec.data.clips import ClipSpec as FrameSpec
 from vidrec.data.decode import open_video
 from vidrec.data.manifest import read_manifest
 from vidrec.data.sampling import segment_indices
 from vidrec.data.synthetic import ACTIONS, COLORS, SHAPES, ClipSpec, render_clip
-from vidrec.data.transforms import eval_transform, to_video_tensor
-from vidrec.apps.infer_cli import expand_inputs
-from vidrec.inference.predictor import ActionScore, Prediction, Predictor, WindowPrediction, resolve_device
+from vidrec.data.transforms import IMAGENET, eval_transform, to_video_tensor
+from vidrec.inference.predictor import Predictor, resolve_device
+from vidrec.inference.results import ActionScore, Prediction, PredictionStats, WindowPrediction
 from vidrec.inference.windows import window_plan
 
 FPS = 8.0
@@ -41,9 +44,9 @@ def predictor(tiny_checkpoint) -> Predictor:
 def informative_checkpoint(ckpt_meta, tmp_path_factory) -> Path:
     """The tiny checkpoint's classes, vocabulary and data settings on an untrained ResNet-18 model.
 
-    The debug config's random-init MobileNetV3-Small gives near-zero features (~1e-9), so the
-    tiny checkpoint predicts the same distribution for every clip. Comparing batched with
-    single predictions, or a window with its excerpt, needs outputs that depend on the input.
+    Written by hand from a fixed seed, so the comparisons below (batched with single
+    predictions, a window with its excerpt) do not depend on what two epochs of training
+    happened to learn; a random-init ResNet-18's outputs depend on the input.
     """
     import pytorch_lightning as pl
 
@@ -115,7 +118,8 @@ def test_predict_returns_valid_distribution_and_caption(predictor, ckpt_meta, te
     classes = ckpt_meta["hyper_parameters"]["classes"]
     words = set(ckpt_meta["hyper_parameters"]["vocab"]) - {"<pad>", "<bos>", "<eos>"}
     assert predictor.classes == classes
-    assert predictor.num_frames == ckpt_meta["datamodule_hyper_parameters"]["num_frames"]
+    assert predictor.clip.num_frames == ckpt_meta["datamodule_hyper_parameters"]["num_frames"]
+    assert predictor.clip.frame_size == ckpt_meta["datamodule_hyper_parameters"]["frame_size"]
     for video in test_clips[:4]:
         pred = predictor.predict(video, topk=5)
         assert pred.error is None and pred.video == video and pred.timeline is None
@@ -128,7 +132,8 @@ def test_predict_returns_valid_distribution_and_caption(predictor, ckpt_meta, te
         assert len({a.label for a in pred.actions}) == 5
         assert isinstance(pred.caption, str)
         assert set(pred.caption.split()) <= words  # vocabulary words only
-        assert len(pred.caption.split()) <= predictor.max_caption_len
+        assert len(pred.caption.split()) <= predictor.caption.max_caption_len
+        assert pred.stats == PredictionStats(frames_encoded=predictor.clip.num_frames)
     # every class when topk exceeds the class count, summing to 1
     full = predictor.predict(test_clips[0], topk=100)
     assert len(full.actions) == len(classes)
@@ -140,14 +145,17 @@ def test_predict_matches_the_eval_pipeline_by_hand(informative, test_clips):
     p = informative
     video = test_clips[3]
     with open_video(video, "decord") as reader:
-        idx = segment_indices(reader.num_frames, p.num_frames, train=False)
+        idx = segment_indices(reader.num_frames, p.clip.num_frames, train=False)
         frames = reader.get_frames(idx.tolist())
-    transform = eval_transform(p.frame_size, p.net.backbone.normalization, p.resize)
+    # a weights="none" torchvision backbone was trained on inputs normalised with ImageNet statistics
+    assert p.normalization == IMAGENET
+    transform = eval_transform(p.clip.frame_size, IMAGENET, p.clip.resize)
     x = torch.as_tensor(transform(to_video_tensor(frames)))[None]  # (1, T, 3, S, S)
+    c = p.caption
     with torch.no_grad():
         _, encoding = p.net.encode(frames=x)
         probs = p.net.action_head(encoding).softmax(-1)[0]
-        ids = p.net.caption(encoding, p.beam_size, p.max_caption_len, p.length_penalty)[0]
+        ids = p.net.caption(encoding, c.beam_size, c.max_caption_len, c.length_penalty)[0]
     pred = p.predict(video, topk=3)
     top = probs.topk(3)
     assert [a.label for a in pred.actions] == [p.classes[i] for i in top.indices.tolist()]
@@ -164,9 +172,9 @@ def test_predict_many_batches_and_matches_single(informative, test_clips):
         many = informative.predict_many(videos, topk=5, batch_size=3)
     finally:
         hook.remove()
-    T = informative.num_frames
+    T = informative.clip.num_frames
     assert batch_shapes == [(3, T), (2, T)]  # two backbone passes for five files
-    assert informative.last_stats["frames_encoded"] == 5 * T
+    assert [p.stats.frames_encoded for p in many] == [T] * 5  # each video's own cost
     assert [p.video for p in many] == videos
     singles = [informative.predict(v, topk=5) for v in videos]
     for a, b in zip(many, singles):
@@ -183,17 +191,19 @@ def test_bad_files_become_error_entries_and_the_rest_go_on(informative, test_cli
     videos = [good[0], str(corrupt), good[1], str(missing), good[2]]
     results = informative.predict_many(videos, batch_size=8)
     assert [r.video for r in results] == videos
-    assert informative.last_stats["failed"] == 2
-    for r, name in ((results[1], "corrupt.mp4"), (results[3], "missing.mp4")):
-        assert r.error is not None and name in r.error
-        assert r.actions == [] and r.caption is None
-    assert "not found" in results[3].error
+    assert [r.ok for r in results] == [True, False, True, False, True]
+    for r in (results[1], results[3]):
+        # the reason only: the file is in ``video`` (the command line prints "ERROR <video>: <reason>")
+        assert r.error and not r.error.startswith(r.video)
+        assert r.actions == [] and r.caption is None and r.stats is None
+    assert results[3].error == "file not found"
     # the good ones are exactly what they are on their own: no row got shifted by a failure
     for r, v in zip([results[0], results[2], results[4]], good):
         assert r.error is None
         _assert_same(r, informative.predict(v))
     # a single bad file is an error entry too, not an exception
-    assert informative.predict(missing).error.startswith(str(missing))
+    alone = informative.predict(missing)
+    assert (alone.video, alone.error) == (str(missing), "file not found")
 
 
 def test_device_selection(tiny_checkpoint):
@@ -204,8 +214,29 @@ def test_device_selection(tiny_checkpoint):
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="CUDA is not available"):
             Predictor.from_checkpoint(tiny_checkpoint, device="cuda")
-    with pytest.raises(FileNotFoundError):
-        Predictor.from_checkpoint(Path(tiny_checkpoint).parent / "nope.ckpt", device="cpu")
+    missing = Path(tiny_checkpoint).parent / "nope.ckpt"
+    with pytest.raises(CheckpointError, match="checkpoint not found") as e:
+        Predictor.from_checkpoint(missing, device="cpu")
+    assert str(e.value) == f"{missing}: checkpoint not found"
+
+
+def test_predictor_from_parts_equals_from_checkpoint(informative_checkpoint, test_clips):
+    """A Predictor built from a loaded checkpoint's parts (how an app with its own network
+    would) predicts what ``from_checkpoint`` does; the overrides reach it."""
+    ckpt = load_checkpoint(informative_checkpoint)
+    assert ckpt.clip == FrameSpec.from_hparams(torch.load(informative_checkpoint, weights_only=True)["datamodule_hyper_parameters"])
+    beam = CaptionSettings(beam_size=3, max_caption_len=ckpt.caption.max_caption_len, length_penalty=ckpt.caption.length_penalty)
+    by_hand = Predictor(ckpt.net, classes=ckpt.classes, vocab=ckpt.vocab, clip=FrameSpec(**{**ckpt.clip.to_dict(), "backend": "opencv"}),
+                        normalization=ckpt.normalization, caption=beam, device="cpu")
+    loaded = Predictor.from_checkpoint(informative_checkpoint, device="cpu", backend="opencv", beam_size=3)
+    assert loaded.clip == by_hand.clip and loaded.clip.backend == "opencv"
+    assert loaded.caption == beam
+    for video in test_clips[:2]:
+        a, b = by_hand.predict(video), loaded.predict(video)
+        _assert_same(a, b)
+        assert a.ok and a.actions and a.caption is not None
+    with pytest.raises(ValueError, match="beam_size"):
+        Predictor(ckpt.net, classes=ckpt.classes, caption=CaptionSettings(beam_size=0))
 
 
 # --------------------------------------------------------------------------------------
@@ -222,7 +253,7 @@ def _expected_grid_frames(n: int, fps: float, T: int, starts_s: list[float], win
 
 def test_window_timeline_covers_video_and_encodes_each_frame_once(informative, long_video):
     path, frames = long_video
-    T, n = informative.num_frames, len(frames)
+    T, n = informative.clip.num_frames, len(frames)
     duration = n / FPS  # 20 s
     pred = informative.predict(path, topk=3, window=2.0, stride=1.0)
     assert pred.error is None
@@ -235,11 +266,11 @@ def test_window_timeline_covers_video_and_encodes_each_frame_once(informative, l
     for w in tl:
         assert len(w.actions) == 3 and isinstance(w.caption, str)
         assert [x.prob for x in w.actions] == sorted((x.prob for x in w.actions), reverse=True)
-    stats = informative.last_stats
+    stats = pred.stats
     expected = _expected_grid_frames(n, FPS, T, [w.start for w in tl], 2.0)
-    assert stats["windows"] == 19
-    assert stats["frames_encoded"] == stats["grid_frames"] == len(expected) == 40
-    assert stats["frames_encoded"] < stats["windows"] * T  # overlapping windows share frames
+    assert stats.windows == 19
+    assert stats.frames_encoded == stats.grid_frames == len(expected) == 40
+    assert stats.frames_encoded < stats.windows * T  # overlapping windows share frames
     # the video-level answer is the mean of the windows' distributions
     mean = np.mean([w.probs for w in tl], axis=0)
     assert pred.actions[0].label == pred.classes[int(mean.argmax())]
@@ -265,19 +296,19 @@ def test_each_window_equals_predicting_its_excerpt(informative, long_video, make
 
 
 def test_window_memory_is_bounded_by_the_window_not_the_video(informative, make_video, tmp_path):
-    T, W, S = informative.num_frames, 2.0, 0.5
+    T, W, S = informative.clip.num_frames, 2.0, 0.5
     bound = T + S * T / W + 1
     stats = {}
     for name, clips in (("short", 2), ("long", 10)):  # 4 s vs 20 s
         path = make_video(tmp_path / f"{name}.avi", _long_frames(clips, size=32), "FFV1", FPS)
         pred = informative.predict(path, window=W, stride=S)
         assert pred.error is None
-        stats[name] = dict(informative.last_stats)
-    assert stats["long"]["frames_encoded"] > 4 * stats["short"]["frames_encoded"]
-    assert stats["long"]["windows"] > 4 * stats["short"]["windows"]
+        stats[name] = pred.stats
+    assert stats["long"].frames_encoded > 4 * stats["short"].frames_encoded
+    assert stats["long"].windows > 4 * stats["short"].windows
     for s in stats.values():
-        assert 0 < s["max_buffered_frames"] <= bound
-    assert stats["long"]["max_buffered_frames"] == stats["short"]["max_buffered_frames"]
+        assert 0 < s.max_buffered_frames <= bound
+    assert stats["long"].max_buffered_frames == stats["short"].max_buffered_frames
 
 
 def test_short_video_gives_one_window_equal_to_whole_video(informative, test_clips):
@@ -288,7 +319,7 @@ def test_short_video_gives_one_window_equal_to_whole_video(informative, test_cli
     w = windowed.timeline[0]
     assert (w.start, w.end) == (0.0, pytest.approx(1.0))
     _assert_same(whole, windowed)
-    assert informative.last_stats["windows"] == 1
+    assert windowed.stats.windows == 1 and windowed.stats.frames_encoded == informative.clip.num_frames
 
 
 def test_window_plan_rules():
@@ -338,8 +369,9 @@ def test_to_dict_json_round_trip(informative, test_clips, long_video):
     assert all(set(w) == {"start", "end", "actions", "caption"} for w in d["timeline"])
     assert Prediction.from_dict(d) == windowed
 
-    failed = Prediction(video="x.mp4", actions=[], caption=None, error="x.mp4: file not found")
-    assert json.loads(json.dumps(failed.to_dict())) == {"video": "x.mp4", "actions": [], "caption": None, "error": "x.mp4: file not found"}
+    failed = Prediction(video="x.mp4", actions=[], caption=None, error="file not found")
+    assert json.loads(json.dumps(failed.to_dict())) == {"video": "x.mp4", "actions": [], "caption": None, "error": "file not found"}
+    assert not failed.ok and Prediction.from_dict(failed.to_dict()) == failed
     assert ActionScore("a", 0.5).to_dict() == {"label": "a", "prob": 0.5}
     assert WindowPrediction(0.0, 1.0, [], None).to_dict() == {"start": 0.0, "end": 1.0, "actions": [], "caption": None}
 
@@ -375,7 +407,6 @@ def test_expand_inputs(tmp_path):
 
 def test_viz_plots(informative, long_video, test_clips, tmp_path):
     import cv2
-    from matplotlib.figure import Figure
 
     from vidrec.inference import viz
 
@@ -388,12 +419,3 @@ def test_viz_plots(informative, long_video, test_clips, tmp_path):
     assert cv2.imread(str(tmp_path / "tl_json.png")) is not None
     with pytest.raises(ValueError, match="no timeline"):
         viz.plot_timeline(informative.predict(test_clips[0]), tmp_path / "none.png")
-
-    fig = viz.probability_bars(windowed.actions + [ActionScore("x", 0.01)] * 5)
-    assert isinstance(fig, Figure) and len(fig.axes[0].patches) == 5
-    fig2 = viz.probability_bars([a.to_dict() for a in windowed.actions])
-    assert len(fig2.axes[0].patches) == 2
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    plt.close(fig2)

@@ -1,4 +1,4 @@
-"""LSTMEncoder, ActionHead, CaptionDecoder (teacher forcing, greedy, beam search) and Vocab."""
+"""TemporalEncoder, ActionHead, CaptionDecoder (teacher forcing, greedy, beam search) and Vocab."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 
 from vidrec.data.vocab import BOS, EOS, PAD, SPECIALS, UNK, Vocab, tokenize
 from vidrec.models.heads import ActionHead, CaptionDecoder
-from vidrec.models.temporal import LSTMEncoder
+from vidrec.models.temporal import TemporalEncoder
 
 PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
 
@@ -21,17 +21,18 @@ def _features(b=3, t=5, d=12, seed=0) -> torch.Tensor:
     return torch.randn(b, t, d, generator=torch.Generator().manual_seed(seed))  # (B, T, D)
 
 
-# -- LSTMEncoder -------------------------------------------------------------------------
+# -- TemporalEncoder ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "mean"])
+@pytest.mark.parametrize("temporal", ["lstm", "gru", "mean"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("pooling", ["last", "mean", "attention"])
-def test_encoder_shapes(cell, bidirectional, pooling):
+def test_encoder_shapes(temporal, bidirectional, pooling):
     torch.manual_seed(0)
-    enc = LSTMEncoder(12, cell, hidden_size=7, num_layers=2, bidirectional=bidirectional, dropout=0.1, pooling=pooling)
+    enc = TemporalEncoder(12, temporal, hidden_size=7, num_layers=2, bidirectional=bidirectional, temporal_dropout=0.1,
+                          temporal_pooling=pooling)
     seq, encoding = enc.eval()(_features(b=3, t=5, d=12))
-    h = 7 * (2 if bidirectional and cell != "mean" else 1)
+    h = 7 * (2 if bidirectional and temporal != "mean" else 1)
     assert enc.out_dim == h
     assert seq.shape == (3, 5, h)
     assert encoding.shape == (3, h)
@@ -42,11 +43,11 @@ def test_encoder_shapes(cell, bidirectional, pooling):
 def test_last_pooling_reads_the_whole_clip(cell):
     torch.manual_seed(0)
     x = _features(b=2, t=6, d=12)
-    uni = LSTMEncoder(12, cell, hidden_size=5, num_layers=2, dropout=0.0).eval()
+    uni = TemporalEncoder(12, cell, hidden_size=5, num_layers=2, temporal_dropout=0.0).eval()
     seq, encoding = uni(x)
     torch.testing.assert_close(encoding, seq[:, -1])  # last step of the last layer
 
-    bi = LSTMEncoder(12, cell, hidden_size=5, num_layers=2, bidirectional=True, dropout=0.0).eval()
+    bi = TemporalEncoder(12, cell, hidden_size=5, num_layers=2, bidirectional=True, temporal_dropout=0.0).eval()
     seq, encoding = bi(x)
     # forward direction at the last step, backward direction at time 0 (both have seen all)
     torch.testing.assert_close(encoding, torch.cat([seq[:, -1, :5], seq[:, 0, 5:]], dim=-1))
@@ -55,11 +56,11 @@ def test_last_pooling_reads_the_whole_clip(cell):
 def test_mean_and_attention_pooling_are_averages_over_time():
     torch.manual_seed(0)
     x = _features()
-    enc = LSTMEncoder(12, "lstm", hidden_size=6, dropout=0.0, pooling="mean").eval()
+    enc = TemporalEncoder(12, "lstm", hidden_size=6, temporal_dropout=0.0, temporal_pooling="mean").eval()
     seq, encoding = enc(x)
     torch.testing.assert_close(encoding, seq.mean(dim=1))
 
-    att = LSTMEncoder(12, "lstm", hidden_size=6, dropout=0.0, pooling="attention").eval()
+    att = TemporalEncoder(12, "lstm", hidden_size=6, temporal_dropout=0.0, temporal_pooling="attention").eval()
     seq, encoding = att(x)
     # a convex combination of the time steps: inside the per-dimension [min, max] over time
     assert (encoding >= seq.min(dim=1).values - 1e-6).all() and (encoding <= seq.max(dim=1).values + 1e-6).all()
@@ -70,25 +71,25 @@ def test_mean_cell_is_order_blind_and_lstm_is_not():
     torch.manual_seed(0)
     x = _features(b=2, t=6, d=12)
     perm = torch.tensor([3, 0, 5, 1, 4, 2])
-    mean = LSTMEncoder(12, "mean", hidden_size=8, dropout=0.0).eval()
+    mean = TemporalEncoder(12, "mean", hidden_size=8, temporal_dropout=0.0).eval()
     torch.testing.assert_close(mean(x)[1], mean(x[:, perm])[1])
     torch.testing.assert_close(mean(x)[1], mean(x.flip(1))[1])
     for cell in ("lstm", "gru"):
-        rnn = LSTMEncoder(12, cell, hidden_size=8, dropout=0.0).eval()
+        rnn = TemporalEncoder(12, cell, hidden_size=8, temporal_dropout=0.0).eval()
         assert not torch.allclose(rnn(x)[1], rnn(x.flip(1))[1], atol=1e-4), cell
         assert not torch.allclose(rnn(x)[1], rnn(x[:, perm])[1], atol=1e-4), cell
 
 
 def test_encoder_rejects_unknown_options():
-    with pytest.raises(ValueError, match="cell"):
-        LSTMEncoder(4, "transformer")
-    with pytest.raises(ValueError, match="pooling"):
-        LSTMEncoder(4, "lstm", pooling="max")
+    with pytest.raises(ValueError, match="temporal must be"):
+        TemporalEncoder(4, "transformer")
+    with pytest.raises(ValueError, match="temporal_pooling must be"):
+        TemporalEncoder(4, "lstm", temporal_pooling="max")
 
 
 def test_action_head_shape_and_dropout_only_in_training():
     torch.manual_seed(0)
-    head = ActionHead(6, 4, dropout=0.5)
+    head = ActionHead(6, 4, head_dropout=0.5)
     x = torch.randn(3, 6)
     assert head(x).shape == (3, 4)
     head.eval()
@@ -100,9 +101,9 @@ def test_action_head_shape_and_dropout_only_in_training():
 
 def _decoder(vocab_size=9, video_dim=6, seed=0, **kw) -> CaptionDecoder:
     torch.manual_seed(seed)
-    kw.setdefault("embed_dim", 5)
-    kw.setdefault("hidden_size", 8)
-    kw.setdefault("dropout", 0.0)
+    kw.setdefault("caption_embed_dim", 5)
+    kw.setdefault("caption_hidden_size", 8)
+    kw.setdefault("caption_dropout", 0.0)
     return CaptionDecoder(vocab_size, video_dim, **kw).eval()
 
 
@@ -177,7 +178,7 @@ def test_greedy_matches_a_word_by_word_argmax_and_beam_1():
 
 @pytest.mark.parametrize("seed", range(4))
 def test_beam_search_scores_at_least_greedy(seed):
-    dec = _decoder(vocab_size=10, seed=seed, hidden_size=12)
+    dec = _decoder(vocab_size=10, seed=seed, caption_hidden_size=12)
     video = torch.randn(8, 6, generator=torch.Generator().manual_seed(100 + seed)) * 2
     greedy = dec.greedy(video, max_len=6)
     beam = dec.beam_search(video, beam_size=4, max_len=6)
@@ -189,7 +190,7 @@ def test_wide_beam_finds_the_exact_best_sentence():
     # With a beam wider than the number of hypotheses, beam search is exhaustive search:
     # compare it with the best of all sentences up to max_len words, scored by teacher forcing.
     vocab_size, max_len = 6, 3
-    dec = _decoder(vocab_size=vocab_size, seed=1, hidden_size=10)
+    dec = _decoder(vocab_size=vocab_size, seed=1, caption_hidden_size=10)
     videos = torch.randn(6, 6, generator=torch.Generator().manual_seed(7)) * 2
     words = [t for t in range(vocab_size) if t not in (PAD_ID, EOS_ID)]  # what can precede <eos>
     candidates = []
@@ -212,7 +213,7 @@ def test_wide_beam_finds_the_exact_best_sentence():
 
 
 def test_beam_stops_at_eos_and_pads_after():
-    dec = _decoder(vocab_size=9, seed=2, hidden_size=16)
+    dec = _decoder(vocab_size=9, seed=2, caption_hidden_size=16)
     video = torch.randn(16, 6, generator=torch.Generator().manual_seed(2)) * 2
     max_len = 8
     for out in (dec.greedy(video, max_len), dec.beam_search(video, beam_size=3, max_len=max_len)):
@@ -250,7 +251,7 @@ def test_decoder_overfits_two_sentences():
     sentences = ["a red circle grows", "a blue square moves left"]
     ids = vocab.pad_batch([vocab.encode(s) for s in sentences])  # (2, L)
     video = torch.randn(2, 10)
-    dec = CaptionDecoder(len(vocab), 10, embed_dim=16, hidden_size=32, dropout=0.0)
+    dec = CaptionDecoder(len(vocab), 10, caption_embed_dim=16, caption_hidden_size=32, caption_dropout=0.0)
     opt = torch.optim.Adam(dec.parameters(), lr=1e-2)
     for _ in range(200):
         logits = dec(video, ids)

@@ -103,6 +103,9 @@ def test_corrupt_training_video_is_skipped_with_a_warning(fit_process):
     assert "broken_clip_0001.mp4" in proc.stderr
     warned = [line for line in proc.stderr.splitlines() if "broken_clip_0001.mp4" in line]
     assert any("skip" in line.lower() for line in warned), warned
+    # and each epoch ends with a count of what was skipped, naming the clip
+    summaries = [line for line in warned if "skipped 1 clip(s) that failed to decode" in line]
+    assert {line.split("train epoch ")[1].split(":")[0] for line in summaries} == {"0", "1"}, warned
     assert sorted(out.rglob("last.ckpt"))  # and training went on to the end
 
 
@@ -130,6 +133,15 @@ def test_test_subcommand_logs_test_metrics_and_caption_scores(
     if shutil.which("java"):
         assert 0.0 <= _last(rows, "test/meteor") <= 1.0
     assert _last(rows, "test/top1") <= _last(rows, "test/top5")
+    # per-class top-1 (what `make demo` scores groups of classes with) agrees with the overall top-1
+    classes = torch.load(ckpt, map_location="cpu", weights_only=False)["hyper_parameters"]["classes"]
+    counts = {c: 0 for c in classes}
+    for r in read_manifest(tiny_dataset / "test.jsonl"):
+        counts[r.label] += 1
+    per_class = {c: _last(rows, f"test/class_top1/{c}") for c in classes}
+    assert all(0.0 <= per_class[c] <= 1.0 for c in classes if counts[c])
+    overall = sum(per_class[c] * n for c, n in counts.items() if n) / sum(counts.values())
+    assert overall == pytest.approx(_last(rows, "test/top1"), abs=1e-5)
 
 
 # -- in-process variations ---------------------------------------------------------------
@@ -157,17 +169,31 @@ def fit_briefly(tmp_path, tiny_dataset, debug_args):
 
 @pytest.mark.parametrize("temporal", ["mean", "gru"])
 def test_temporal_choice_from_the_command_line(tmp_path, fit_briefly, temporal):
+    from vidrec.checkpoint import load_checkpoint
+
     cli = fit_briefly("--model.temporal", temporal)
-    enc = cli.model.net.temporal
-    assert enc.cell == temporal
-    assert (enc.rnn is None) == (temporal == "mean")
-    if temporal == "gru":
-        assert isinstance(enc.rnn, torch.nn.GRU)
+    enc = cli.model.net.temporal.eval()
+    assert enc.temporal == temporal
+    d, h = cli.model.net.backbone.out_dim, cli.model.hparams["hidden_size"]
+    # the parameters are exactly those of a GRU / of a per-frame projection (no LSTM's 4 gates)
+    reference = torch.nn.GRU(d, h) if temporal == "gru" else torch.nn.Linear(d, h)
+    assert sum(p.numel() for p in enc.parameters()) == sum(p.numel() for p in reference.parameters())
+    # the mean baseline cannot see frame order; a GRU does
+    x = torch.randn(2, 5, d, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        _, encoding = enc(x)
+        _, reversed_encoding = enc(x.flip(1))
+    assert torch.allclose(encoding, reversed_encoding, atol=1e-6) == (temporal == "mean")
     assert cli.trainer.global_step == 2
     ckpt = sorted(tmp_path.rglob("last.ckpt"))
     assert ckpt
     hp = torch.load(ckpt[0], map_location="cpu", weights_only=False)["hyper_parameters"]
     assert hp["temporal"] == temporal
+    # and the checkpoint alone rebuilds the same encoder
+    loaded = load_checkpoint(ckpt[0]).net.temporal
+    assert loaded.temporal == temporal
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x)[1], encoding)
 
 
 def test_tensorboard_logger(tmp_path, fit_briefly):
@@ -258,3 +284,55 @@ def test_classes_default_to_sorted_training_labels(tmp_path, tiny_dataset):
     assert cli.datamodule.classes == expected
     assert cli.model.hparams["classes"] == expected
     assert cli.model.net.action_head.fc.out_features == len(expected)
+
+
+# -- configs: base.yaml first, callbacks that follow the logger and the progress bar ----
+
+
+def test_base_config_is_read_before_the_dataset_config(tmp_path, tiny_dataset):
+    from vidrec.training.cli import BASE_CONFIG
+
+    assert BASE_CONFIG == REPO / "configs" / "base.yaml"
+    cli = _instantiate(["--config", str(DEBUG), "--data.train_manifest", str(tiny_dataset / "train.jsonl"),
+                        "--trainer.default_root_dir", str(tmp_path), "--trainer.logger.save_dir", str(tmp_path)])
+    # debug.yaml sets only the learning rate; the optimizer and its weight decay come from base.yaml
+    optimizer = cli.model.configure_optimizers()["optimizer"]
+    assert isinstance(optimizer, torch.optim.AdamW)
+    assert optimizer.defaults["lr"] == pytest.approx(0.003) and optimizer.defaults["weight_decay"] == pytest.approx(0.01)
+    assert cli.model.hparams["temporal"] == "lstm"  # base.yaml
+    assert cli.model.hparams["backbone"] == "resnet18"  # debug.yaml wins over base.yaml
+    assert cli.datamodule.cache_dir is None  # debug.yaml turns base.yaml's cache off
+
+
+def test_lr_monitor_and_progress_bar_follow_the_logger_and_the_bar(tmp_path, tiny_dataset):
+    from pytorch_lightning.callbacks import LearningRateMonitor, RichProgressBar
+    from pytorch_lightning.callbacks.progress import ProgressBar
+
+    common = ["--config", str(DEBUG), "--data.train_manifest", str(tiny_dataset / "train.jsonl"),
+              "--trainer.default_root_dir", str(tmp_path)]
+    on = _instantiate([*common, "--trainer.logger.save_dir", str(tmp_path)]).trainer
+    assert sum(isinstance(c, LearningRateMonitor) for c in on.callbacks) == 1
+    assert sum(isinstance(c, ProgressBar) for c in on.callbacks) == 1
+    assert isinstance(on.progress_bar_callback, RichProgressBar)
+
+    off = _instantiate([*common, "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"]).trainer
+    assert off.logger is None and off.progress_bar_callback is None
+    assert not any(isinstance(c, (LearningRateMonitor, ProgressBar)) for c in off.callbacks)
+
+
+def test_wandb_save_dir_defaults_to_the_default_root_dir(tmp_path, tiny_dataset, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.chdir(tmp_path)  # nothing may land in the current folder
+    root = tmp_path / "runs" / "mine"
+    cli = _instantiate([
+        "--config", str(REPO / "configs" / "synthetic.yaml"),
+        "--data.train_manifest", str(tiny_dataset / "train.jsonl"),
+        "--data.val_manifest", str(tiny_dataset / "val.jsonl"),
+        "--data.test_manifest", str(tiny_dataset / "test.jsonl"),
+        "--model.weights", "none",
+        "--trainer.default_root_dir", str(root),
+    ])
+    logger = cli.trainer.logger
+    assert type(logger).__name__ == "WandbAutoLogger"
+    assert Path(logger.save_dir) == root and root.is_dir()
+    assert not (tmp_path / "wandb").exists()

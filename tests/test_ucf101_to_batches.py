@@ -63,7 +63,7 @@ def test_ucf101_folder_becomes_batches_and_a_corrupt_clip_is_skipped(tmp_path):
     seen = sum(b["size"] for b in batches)
     skipped = [s for b in batches for s in b["skipped"]]
     assert seen == 5 and len(skipped) == 1
-    assert str(bad) in skipped[0]
+    assert skipped[0].video == str(bad) and skipped[0].reason
     assert any(str(bad) in str(w.message) for w in caught)
     good = next(b for b in batches if b["size"])
     assert good["frames"].shape[1:] == (4, 3, 32, 32) and good["frames"].dtype == torch.float32

@@ -69,13 +69,12 @@ def read_checkpoint(path: str | os.PathLike, *, tensors: bool = True) -> dict:
             raise CheckpointError(path, "checkpoint not found")
         if path.stat().st_size == 0:
             raise CheckpointError(path, "checkpoint file is empty (0 bytes)")
+    except OSError as e:  # a name the file system refuses, a permission...
+        raise CheckpointError(path, f"cannot read checkpoint ({e.strerror or e})") from None
+    try:
         # mmap: reading the metadata of a large checkpoint then touches only what it uses.
         ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=not tensors)
-    except CheckpointError:
-        raise
-    except OSError as e:
-        raise CheckpointError(path, f"cannot read checkpoint ({e.strerror or e})") from None
-    except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
+    except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError, OSError... for bad files
         text = str(e)
         if "weights_only" in text or "Unsupported global" in text or "WeightsUnpickler" in text:
             reason = (

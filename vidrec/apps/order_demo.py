@@ -57,6 +57,11 @@ def _train_and_test(config: str, data: Path, out: Path, epochs: int, extra: list
     best = out.parent / f"{out.name}.ckpt"
     shutil.copyfile(cli.trainer.checkpoint_callback.best_model_path, best)
     results = cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path="best")[0]
+    from pytorch_lightning.loggers import WandbLogger
+
+    if isinstance(cli.trainer.logger, WandbLogger):
+        # One W&B run per model: left open, it would take in the next model's logs too.
+        cli.trainer.logger.experiment.finish()
     prefix = "test/class_top1/"
     class_top1 = {k[len(prefix):]: v for k, v in results.items() if k.startswith(prefix)}
     counts = Counter(r.label for r in read_manifest(data / "test.jsonl"))

@@ -1,4 +1,4 @@
-"""The confusion matrix as a picture (logged by the loggers, saved by the demo)."""
+"""The confusion matrix as a picture (the loggers log it as an image)."""
 
 from __future__ import annotations
 
