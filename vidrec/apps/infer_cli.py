@@ -65,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=8, help="videos per backbone pass (default 8)")
     p.add_argument("--backend", choices=list(get_args(Backend)), help="video decoder (default: the checkpoint's)")
     p.add_argument("--beam-size", type=int, help="caption beam size (default: the checkpoint's)")
+    p.add_argument("--views", type=int, default=1, help="clips per video spread over it, scores averaged (default 1)")
+    p.add_argument("--crops", type=int, choices=[1, 3], default=1, help="1 centre crop, or 3 crops along the long side (default 1)")
     p.add_argument("--window", type=float, metavar="SECONDS", help="predict a timeline of windows this long")
     p.add_argument("--stride", type=float, metavar="SECONDS", help="seconds between window starts (default: --window)")
     p.add_argument("--out", metavar="PATH", help="annotated video (one input video), or the file --export writes")
@@ -168,6 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--topk and --batch-size must be >= 1")
     if args.beam_size is not None and args.beam_size < 1:
         parser.error("--beam-size must be >= 1")
+    if args.views < 1:
+        parser.error("--views must be >= 1")
     videos = expand_inputs(args.videos)
     if not videos:
         parser.error(f"no video files found in {args.videos}")
@@ -175,7 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--out writes one annotated video: give exactly one input video (got {len(videos)})")
 
     try:
-        predictor = Predictor.from_checkpoint(args.ckpt, device=args.device, backend=args.backend, beam_size=args.beam_size)
+        predictor = Predictor.from_checkpoint(
+            args.ckpt, device=args.device, backend=args.backend, beam_size=args.beam_size, views=args.views, crops=args.crops
+        )
     except CheckpointError as e:  # already one line naming the file
         print(f"error: {e}", file=sys.stderr)
         return 2

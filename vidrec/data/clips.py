@@ -19,10 +19,10 @@ import numpy as np
 import torch
 
 from vidrec.data.decode import Backend, VideoDecodeError, VideoReader, open_video
-from vidrec.data.sampling import Strategy, sample_indices
+from vidrec.data.sampling import Strategy, sample_indices, view_indices
 from vidrec.data.transforms import Normalization, eval_transform, to_video_tensor
 
-__all__ = ["ClipSpec", "SkippedClip", "frame_range", "clip_indices", "load_clip"]
+__all__ = ["ClipSpec", "SkippedClip", "frame_range", "clip_indices", "load_clip", "load_views"]
 
 
 @dataclass(frozen=True)
@@ -81,14 +81,20 @@ def clip_indices(
     end: float | None = None,
     train: bool = False,
     rng: np.random.Generator | None = None,
+    views: int | None = None,
 ) -> np.ndarray:
-    """The spec's T frame indices inside ``[start, end)`` seconds of an open video: int64 (T,)."""
+    """The spec's T frame indices inside ``[start, end)`` seconds of an open video: int64 (T,).
+
+    With ``views``, the evaluation views spread over that range instead: int64 (V, T).
+    """
     if start is not None and start * reader.fps >= reader.num_frames:
         # Usually a manifest in milliseconds or frames: say so instead of training on the last frame.
         raise VideoDecodeError(
             reader.path, f"start {start}s is past the end of the video ({reader.num_frames / reader.fps:.1f}s)"
         )
     first, last = frame_range(reader.num_frames, reader.fps, start, end)
+    if views is not None:
+        return view_indices(spec.sampling, last - first, spec.num_frames, views, spec.stride) + first
     return sample_indices(spec.sampling, last - first, spec.num_frames, train, rng, spec.stride) + first
 
 
@@ -118,3 +124,29 @@ def load_clip(
         indices = clip_indices(reader, spec, start=start, end=end, train=train, rng=rng)
     frames = reader.get_frames([int(i) for i in indices])  # (T, H, W, 3) uint8
     return transform(to_video_tensor(frames)).as_subclass(torch.Tensor)  # (T, 3, S, S)
+
+
+def load_views(
+    video: str | os.PathLike | VideoReader,
+    spec: ClipSpec,
+    transform: Callable,
+    views: int = 1,
+    *,
+    start: float | None = None,
+    end: float | None = None,
+) -> torch.Tensor:
+    """The test-time views of one clip, decoded once: float ``(N, T, 3, S, S)``.
+
+    ``views`` clips spread over the time range (``view_indices``); a ``transform`` that
+    returns C crops per frame (``three_crop_transform``) gives N = views x C, view-major.
+    """
+    if isinstance(video, (str, os.PathLike)):
+        with open_video(video, spec.backend) as reader:
+            return load_views(reader, spec, transform, views, start=start, end=end)
+    T = spec.num_frames
+    indices = clip_indices(video, spec, start=start, end=end, views=views)  # (V, T)
+    frames = load_clip(video, spec, transform, indices=indices.reshape(-1))  # (V*T, 3, S, S) or (C, V*T, 3, S, S)
+    if frames.ndim == 4:
+        return frames.reshape(views, T, *frames.shape[1:])
+    crops = frames.shape[0]
+    return frames.reshape(crops, views, T, *frames.shape[2:]).transpose(0, 1).reshape(views * crops, T, *frames.shape[2:])

@@ -26,7 +26,7 @@ from vidrec.data.datasets import ClipDataset, FeatureDataset, collate_clips
 from vidrec.data.decode import Backend
 from vidrec.data.manifest import ClipRecord, ManifestError, check_labels, read_classes, read_manifest
 from vidrec.data.sampling import Strategy
-from vidrec.data.transforms import IMAGENET, Normalization, train_transform
+from vidrec.data.transforms import IMAGENET, Normalization, three_crop_transform, train_transform
 from vidrec.data.vocab import Vocab
 
 __all__ = ["VideoDataModule", "Stage"]
@@ -49,6 +49,9 @@ class VideoDataModule(pl.LightningDataModule):
             direction (left/right), since a flip swaps them.
         color_jitter: strength of random colour jitter in training (0 = off).
         balanced_sampling: draw training clips with probability 1/frequency of their class.
+        test_views: clips per test video, spread over it; their softmax scores are averaged
+            (the multi-clip protocol of UCF101 and Kinetics papers). ``test_crops``: 1 (centre
+            crop) or 3 (three crops along the long side, each ``frame_size``), averaged too.
         normalization: the backbone's input statistics (linked from the model by the CLI).
         cache_dir: cache frozen-backbone features here (``None`` = decode every epoch).
         cache_train_views: with the cache, how many augmented views per training clip
@@ -78,6 +81,8 @@ class VideoDataModule(pl.LightningDataModule):
         pin_memory: bool = True,
         persistent_workers: bool = True,
         balanced_sampling: bool = False,
+        test_views: int = 1,
+        test_crops: Literal[1, 3] = 1,
         caption_min_count: int = 1,
         max_caption_len: int = 20,
         normalization: Normalization | None = None,
@@ -95,6 +100,9 @@ class VideoDataModule(pl.LightningDataModule):
         self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
         self.persistent_workers = persistent_workers and num_workers > 0
         self.balanced_sampling, self.max_caption_len = balanced_sampling, max_caption_len
+        if test_views < 1 or test_crops not in (1, 3):
+            raise ValueError(f"test_views must be >= 1 and test_crops 1 or 3, got {test_views} and {test_crops}")
+        self.test_views, self.test_crops = test_views, test_crops
         self.normalization = normalization or IMAGENET
         self.cache_dir, self.cache_train_views, self.seed = cache_dir, cache_train_views, seed
         self.records: dict[str, list[ClipRecord]] = {}
@@ -154,11 +162,14 @@ class VideoDataModule(pl.LightningDataModule):
             return train_transform(self.spec.frame_size, self.normalization, self.crop_scale, self.hflip, self.color_jitter)
         return self.spec.eval_transform(self.normalization)
 
-    def clip_dataset(self, records: list[ClipRecord], train: bool) -> ClipDataset:
+    def clip_dataset(self, records: list[ClipRecord], train: bool, test: bool = False) -> ClipDataset:
+        """A dataset of ``records``; ``test`` uses the test protocol (``test_views`` x ``test_crops``)."""
+        three_crop = test and self.test_crops == 3
         return ClipDataset(
             records,
             self.spec,
-            self.transform(train),
+            three_crop_transform(self.spec.frame_size, self.normalization) if three_crop else self.transform(train),
+            views=self.test_views if test else 1,
             train=train,
             class_to_idx=self.class_to_idx,
             vocab=self.vocab,
@@ -176,7 +187,7 @@ class VideoDataModule(pl.LightningDataModule):
         for name in self.stages(stage):
             records = self._records(name)
             if records and name not in self.datasets:
-                self.datasets[name] = self.clip_dataset(records, train=name == "train")
+                self.datasets[name] = self.clip_dataset(records, train=name == "train", test=name == "test")
 
     def use_dataset(self, name: Stage, dataset: FeatureDataset) -> None:
         """Serve ``name`` from ``dataset`` (cached features of the same records) instead of decoding."""

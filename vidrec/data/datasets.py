@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vidrec.data.clips import ClipSpec, SkippedClip, load_clip
+from vidrec.data.clips import ClipSpec, SkippedClip, load_clip, load_views
 from vidrec.data.decode import VideoDecodeError
 from vidrec.data.manifest import ClipRecord
 from vidrec.data.vocab import Vocab
@@ -59,6 +59,9 @@ class ClipDataset(_CaptionMixin, Dataset):
     Item: ``frames`` float (T, 3, S, S), ``label`` int (-1 if none), ``captions`` list[str],
     ``caption_ids`` list[int], ``video`` str, ``index`` int.
 
+    For evaluation with ``views`` > 1, or a ``transform`` that crops several times
+    (``three_crop_transform``), ``frames`` holds every view: (N, T, 3, S, S).
+
     ``epoch`` mixes into a seeded dataset's random draws, so epochs (and the feature
     cache's augmented views, see ``for_view``) differ while a run still reproduces.
     """
@@ -74,8 +77,12 @@ class ClipDataset(_CaptionMixin, Dataset):
         max_caption_len: int = 20,
         seed: int | None = None,
         epoch: int = 0,
+        views: int = 1,
     ):
+        if views > 1 and train:
+            raise ValueError("test views are for evaluation; training samples one clip at a time")
         self.records = list(records)
+        self.views = views
         self.spec, self.transform, self.train = spec, transform, train
         self.class_to_idx, self.vocab = class_to_idx, vocab
         self.max_caption_len, self.seed, self.epoch = max_caption_len, seed, epoch
@@ -103,9 +110,12 @@ class ClipDataset(_CaptionMixin, Dataset):
             # torchvision's random transforms draw from torch's global generator.
             torch.manual_seed(int(rng.integers(2**31)))
         try:
-            clip = load_clip(
-                record.video, self.spec, self.transform, start=record.start, end=record.end, train=self.train, rng=rng
-            )  # (T, 3, S, S)
+            if self.views > 1:
+                clip = load_views(record.video, self.spec, self.transform, self.views, start=record.start, end=record.end)  # (N, T, 3, S, S)
+            else:  # (T, 3, S, S); a cropping transform gives its crops as views: (C, T, 3, S, S)
+                clip = load_clip(
+                    record.video, self.spec, self.transform, start=record.start, end=record.end, train=self.train, rng=rng
+                )
         except VideoDecodeError as e:
             warnings.warn(f"skipping clip: {e}", stacklevel=2)
             return skipped_item(record, index, e.reason)

@@ -16,6 +16,7 @@ __all__ = [
     "uniform_indices",
     "dense_clip_indices",
     "multi_clip_indices",
+    "view_indices",
     "sample_indices",
     "Strategy",
 ]
@@ -95,6 +96,27 @@ def multi_clip_indices(n: int, num_frames: int, num_clips: int, stride: int = 1)
     max_start = max(n - span, 0)
     starts = np.round(np.linspace(0, max_start, num_clips)).astype(np.int64)
     return np.stack([dense_clip_indices(n, num_frames, stride, start=int(s)) for s in starts])
+
+
+def view_indices(strategy: Strategy, n: int, num_frames: int, views: int, stride: int = 1) -> np.ndarray:
+    """Test-time views ``(views, num_frames)`` spread over the video; their scores are averaged.
+
+    ``segment``: view ``v`` takes position ``(v + 0.5) / views`` inside every segment (one view
+    is the evaluation clip: segment centres). ``dense``: clips with starts spread evenly
+    (``multi_clip_indices``). ``uniform`` already spans the whole video, so its views coincide.
+    """
+    _check(n, num_frames)
+    if views <= 0:
+        raise ValueError(f"views must be positive, got {views}")
+    if strategy == "dense":
+        return multi_clip_indices(n, num_frames, views, stride) if views > 1 else dense_clip_indices(n, num_frames, stride)[None]
+    if strategy == "uniform":
+        return np.repeat(uniform_indices(n, num_frames)[None], views, axis=0)
+    if strategy != "segment":
+        raise ValueError(f"unknown sampling strategy {strategy!r}; expected segment, uniform or dense")
+    offsets = (np.arange(views)[:, None] + 0.5) / views  # (V, 1) in (0, 1)
+    picks = (np.arange(num_frames)[None, :] + offsets) * n / num_frames  # (V, T)
+    return np.clip(np.floor(picks).astype(np.int64), 0, n - 1)
 
 
 def sample_indices(

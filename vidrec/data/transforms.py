@@ -14,7 +14,15 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-__all__ = ["Normalization", "IMAGENET", "TF_MINUS_ONE_ONE", "train_transform", "eval_transform", "to_video_tensor"]
+__all__ = [
+    "Normalization",
+    "IMAGENET",
+    "TF_MINUS_ONE_ONE",
+    "train_transform",
+    "eval_transform",
+    "three_crop_transform",
+    "to_video_tensor",
+]
 
 
 @dataclass(frozen=True)
@@ -68,5 +76,41 @@ def eval_transform(size: int, norm: Normalization = IMAGENET, resize: int | None
             v2.CenterCrop(size),
             v2.ToDtype(torch.float32, scale=True),
             v2.Normalize(mean=list(norm.mean), std=list(norm.std)),
+        ]
+    )
+
+
+class ThreeCrop(torch.nn.Module):
+    """Three ``size`` x ``size`` crops along the longer side (start, centre, end): ``(T, 3, H, W) -> (3, T, 3, S, S)``.
+
+    The standard three-crop test protocol (Kinetics, UCF101): together the crops cover the
+    whole frame that a single centre crop would cut.
+    """
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def forward(self, clip: torch.Tensor) -> torch.Tensor:
+        h, w = clip.shape[-2:]
+        s = self.size
+        if w >= h:
+            tops, lefts = [(h - s) // 2] * 3, [0, (w - s) // 2, w - s]
+        else:
+            tops, lefts = [0, (h - s) // 2, h - s], [(w - s) // 2] * 3
+        return torch.stack([v2.functional.crop(clip, t, l, s, s) for t, l in zip(tops, lefts)])
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}"
+
+
+def three_crop_transform(size: int, norm: Normalization = IMAGENET) -> v2.Compose:
+    """Resize the short side to ``size``, normalise, then ``ThreeCrop``: ``(T, 3, H, W) -> (3, T, 3, S, S)``."""
+    return v2.Compose(
+        [
+            v2.Resize(size, antialias=True),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(mean=list(norm.mean), std=list(norm.std)),
+            ThreeCrop(size),
         ]
     )

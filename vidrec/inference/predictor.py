@@ -28,9 +28,9 @@ import numpy as np
 import torch
 
 from vidrec.checkpoint import CaptionSettings, load_checkpoint
-from vidrec.data.clips import ClipSpec, load_clip
+from vidrec.data.clips import ClipSpec, load_clip, load_views
 from vidrec.data.decode import VideoDecodeError, open_video
-from vidrec.data.transforms import Normalization
+from vidrec.data.transforms import Normalization, three_crop_transform
 from vidrec.data.vocab import Vocab
 from vidrec.inference.results import Prediction, PredictionStats, WindowPrediction, top_actions
 from vidrec.inference.windows import Window, WindowPlan, batched, window_plan
@@ -77,8 +77,12 @@ class Predictor:
         clip: ClipSpec = ClipSpec(),
         normalization: Normalization | None = None,
         caption: CaptionSettings = CaptionSettings(),
+        views: int = 1,
+        crops: int = 1,
         device: str | torch.device = "cpu",
     ):
+        if views < 1 or crops not in (1, 3):
+            raise ValueError(f"views must be >= 1 and crops 1 or 3, got {views} and {crops}")
         if caption.beam_size < 1:
             raise ValueError(f"beam_size must be >= 1, got {caption.beam_size}")
         self.device = resolve_device(device)
@@ -87,6 +91,9 @@ class Predictor:
         self.clip, self.caption = clip, caption
         self.normalization = normalization or self.net.backbone.normalization
         self.transform = clip.eval_transform(self.normalization)
+        # Whole-video prediction may average several views (the multi-clip, three-crop test protocol).
+        self.views, self.crops = views, crops
+        self.view_transform = three_crop_transform(clip.frame_size, self.normalization) if crops == 3 else self.transform
 
     @classmethod
     def from_checkpoint(
@@ -95,10 +102,13 @@ class Predictor:
         device: str | torch.device = "auto",
         backend: str | None = None,
         beam_size: int | None = None,
+        views: int = 1,
+        crops: int = 1,
     ) -> "Predictor":
         """Load a ``train.py`` checkpoint (no Lightning needed); frames, size, sampling and backend come from it.
 
-        ``backend`` / ``beam_size`` override the checkpoint's. Raises ``CheckpointError``
+        ``backend`` / ``beam_size`` override the checkpoint's; ``views`` clips spread over each
+        video x ``crops`` (1 or 3) crops are averaged in whole-video prediction. Raises ``CheckpointError``
         (one line naming the file) for a missing, damaged or unsafe file.
         """
         dev = resolve_device(device)
@@ -107,7 +117,7 @@ class Predictor:
         caption = ckpt.caption if beam_size is None else CaptionSettings(beam_size, ckpt.caption.max_caption_len, ckpt.caption.length_penalty)
         return cls(
             ckpt.net, classes=ckpt.classes, vocab=ckpt.vocab, clip=clip, normalization=ckpt.normalization,
-            caption=caption, device=dev,
+            caption=caption, views=views, crops=crops, device=dev,
         )
 
     # -- network pieces -------------------------------------------------------------------
@@ -121,13 +131,15 @@ class Predictor:
         return self.net.backbone(frames)
 
     @torch.inference_mode()
-    def _heads(self, features: torch.Tensor) -> tuple[torch.Tensor | None, list[str | None]]:
-        """(B, T, D) -> class probabilities (B, C) on CPU (or None) and B captions (or Nones)."""
-        _, encoding = self.net.encode(features=features)  # (B, H')
+    def _heads(self, features: torch.Tensor, views: int = 1) -> tuple[torch.Tensor | None, list[str | None]]:
+        """(B*N, T, D), N views per clip -> class probabilities (B, C) on CPU (or None), averaged
+        over the views, and B captions (or Nones), written from each clip's first view."""
+        _, encoding = self.net.encode(features=features)  # (B*N, H')
         probs = None
         if self.net.action_head is not None:
-            probs = self.net.action_head(encoding).float().softmax(-1).cpu()  # (B, C)
-        captions: list[str | None] = [None] * features.shape[0]
+            probs = self.net.action_head(encoding).float().softmax(-1).unflatten(0, (-1, views)).mean(1).cpu()  # (B, C)
+        encoding = encoding[::views]  # (B, H'): the first view of each clip
+        captions: list[str | None] = [None] * encoding.shape[0]
         if self.net.caption_decoder is not None and self.vocab is not None:
             c = self.caption
             ids = self.net.caption(encoding, c.beam_size, c.max_caption_len, c.length_penalty)  # (B, L)
@@ -197,19 +209,19 @@ class Predictor:
             clips, rows = [], []
             for j, video in enumerate(batch):
                 try:
-                    clips.append(load_clip(video, self.clip, self.transform))  # (T, 3, S, S)
+                    clips.append(load_views(video, self.clip, self.view_transform, self.views))  # (N, T, 3, S, S)
                     rows.append(j)
                 except Exception as e:  # one bad file must not stop the others
                     results[j] = self._failure(video, e)
             if clips:
-                x = torch.stack(clips).to(self.device)  # (B, T, 3, S, S)
-                probs, captions = self._heads(self._features(x))
+                x = torch.stack(clips).to(self.device).flatten(0, 1)  # (B*N, T, 3, S, S)
+                probs, captions = self._heads(self._features(x), views=clips[0].shape[0])
                 for k, j in enumerate(rows):
                     results[j] = Prediction(
                         video=str(batch[j]),
                         actions=self._top(probs[k] if probs is not None else None, topk),
                         caption=captions[k],
-                        stats=PredictionStats(frames_encoded=x.shape[1]),
+                        stats=PredictionStats(frames_encoded=clips[k].shape[0] * clips[k].shape[1]),
                     )
             yield from results
 

@@ -39,7 +39,8 @@ def _setting(dataset: ClipDataset) -> str:
     """What a dataset does to a video before the backbone: train/eval, sampling, seed, transform."""
     spec = dataset.spec
     mode = "train" if dataset.train else "eval"
-    return f"{mode}|{spec.sampling}|T={spec.num_frames}|stride={spec.stride}|seed={dataset.seed}|{dataset.transform!r}"
+    views = f"|views={dataset.views}" if dataset.views > 1 else ""  # absent for one view: older caches stay valid
+    return f"{mode}|{spec.sampling}|T={spec.num_frames}|stride={spec.stride}|seed={dataset.seed}{views}|{dataset.transform!r}"
 
 
 class FeatureCache:
@@ -139,7 +140,9 @@ class FeatureCache:
                     self._save(self.path(dataset, i, view), {"error": skipped.reason})
                 if not batch["size"]:
                     continue
-                feats = self.backbone(batch["frames"].to(device))  # (B, T, D)
+                frames = batch["frames"].to(device)  # (B, T, 3, S, S), or (B, N, T, 3, S, S) with test views
+                lead = frames.shape[:-4]
+                feats = self.backbone(frames.flatten(0, len(lead) - 1)).unflatten(0, lead)  # (B, [N,] T, D)
                 for j, i in enumerate(batch["index"]):  # dataset indices
                     self._save(self.path(dataset, i, view), {"features": feats[j].half().cpu()})
                 done += batch["size"]

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+import random
 from typing import Literal
+
+import numpy as np
 
 import pytorch_lightning as pl
 import torch
@@ -17,7 +21,30 @@ from vidrec.data.vocab import Vocab
 from vidrec.models.backbone import EFFICIENTNET_LITE0
 from vidrec.models.net import build_recognizer
 
-__all__ = ["VidRecModule"]
+__all__ = ["VidRecModule", "rng_state", "set_rng_state"]
+
+
+def rng_state() -> dict:
+    """torch, CUDA, NumPy and Python random-number states, as tensors and plain types."""
+    np_state = np.random.get_state()
+    version, internal, gauss = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *map(float, np_state[2:])],
+        "python": [version, list(internal), gauss],
+    }
+
+
+def set_rng_state(state: dict) -> None:
+    """Inverse of ``rng_state``."""
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), float(cached)))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
 
 
 def _adamw(params):
@@ -85,15 +112,26 @@ class VidRecModule(pl.LightningModule):
         self.test_class_accuracy = MulticlassAccuracy(n, average="none")
         self._captions: dict[str, list[dict]] = {"val": [], "test": []}
         self._skipped: dict[str, list[SkippedClip]] = {"train": [], "val": [], "test": []}
+        self._resumed_rng: dict | None = None  # random-number state of an interrupted run, until its next epoch
 
     # -- shared step ---------------------------------------------------------------------
     def model_step(self, batch: dict, encoding: torch.Tensor) -> tuple[torch.Tensor | None, dict, torch.Tensor | None]:
-        """(loss or None, its named terms, action logits (B, C) or None) for a batch and its encodings (B, H')."""
+        """(loss or None, its named terms, action logits (B, C) or None) for a batch and its encodings.
+
+        ``encoding`` is (B, H'), or (B, N, H') for N test views of each clip: their softmax
+        scores are averaged (the logits returned are the log of that mean), and the caption
+        is scored on the first view.
+        """
         labels = batch["label"]
         terms: dict[str, torch.Tensor] = {}
         logits = None
+        views = encoding if encoding.ndim == 3 else None
+        encoding = encoding[:, 0] if views is not None else encoding  # (B, H')
         if self.net.action_head is not None:
-            logits = self.net.action_head(encoding)  # (B, C)
+            if views is not None:
+                logits = self.net.action_head(views).softmax(-1).mean(1).clamp_min(1e-12).log()  # (B, C)
+            else:
+                logits = self.net.action_head(encoding)  # (B, C)
             has_label = labels >= 0
             if has_label.any():
                 terms["action_loss"] = F.cross_entropy(
@@ -111,7 +149,15 @@ class VidRecModule(pl.LightningModule):
         return loss, terms, logits
 
     def _encode(self, batch: dict) -> torch.Tensor:
-        _, encoding = self.net.encode(frames=batch.get("frames"), features=batch.get("features"))
+        """Clip encodings (B, H'), or (B, N, H') when each clip comes as N test views."""
+        frames, features = batch.get("frames"), batch.get("features")
+        x = frames if frames is not None else features
+        if x.ndim == (6 if frames is not None else 4):  # (B, N, T, ...): views of each clip
+            b, n = x.shape[:2]
+            flat = x.flatten(0, 1)
+            _, encoding = self.net.encode(frames=flat if frames is not None else None, features=flat if features is not None else None)
+            return encoding.unflatten(0, (b, n))  # (B, N, H')
+        _, encoding = self.net.encode(frames=frames, features=features)
         return encoding  # (B, H')
 
     def training_step(self, batch: dict, batch_idx: int):
@@ -133,6 +179,7 @@ class VidRecModule(pl.LightningModule):
             return
         encoding = self._encode(batch)
         loss, terms, logits = self.model_step(batch, encoding)
+        encoding = encoding[:, 0] if encoding.ndim == 3 else encoding  # captions read the first view
         b = batch["size"]
         if loss is not None:
             self.log(f"{stage}/loss", loss, prog_bar=stage == "val", batch_size=b, sync_dist=True)
@@ -177,11 +224,11 @@ class VidRecModule(pl.LightningModule):
             return failed
         encoding = self._encode(batch)
         out = [{"video": v} for v in batch["video"]]
-        if self.net.action_head is not None:
-            probs = self.net.action_head(encoding).softmax(-1)
-            top = probs.topk(min(5, probs.shape[-1]), dim=-1)
-            for row, (p, i) in enumerate(zip(top.values.tolist(), top.indices.tolist())):
-                out[row]["actions"] = [{"label": self.classes[k], "prob": q} for k, q in zip(i, p)]
+        _, _, logits = self.model_step({**batch, "label": torch.full((batch["size"],), -1)}, encoding)
+        encoding = encoding[:, 0] if encoding.ndim == 3 else encoding
+        if logits is not None:
+            for row, p in enumerate(logits.softmax(-1).tolist()):  # the whole distribution: (C,) per clip
+                out[row]["probs"] = dict(zip(self.classes, p))
         if self.net.caption_decoder is not None:
             ids = self.net.caption(encoding, self.hparams.beam_size, self.hparams.max_caption_len, self.hparams.length_penalty)
             for row, seq in enumerate(ids.tolist()):
@@ -197,6 +244,43 @@ class VidRecModule(pl.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         self._report_skipped("train")
+
+    # -- resume: a resumed run continues exactly where the interrupted one would have ------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # Random-number state as of the end of this epoch: the data order, dropout masks and
+        # augmentations of the next epoch are drawn from it (plain tensors: weights_only loads it).
+        checkpoint["vidrec_rng"] = rng_state()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._resumed_rng = checkpoint.get("vidrec_rng")
+        if self._resumed_rng is not None:
+            set_rng_state(self._resumed_rng)
+
+    def on_sanity_check_end(self) -> None:
+        # The sanity-check validation that starts a resumed fit draws random numbers (its
+        # DataLoader's seed) that the uninterrupted run never drew: restore again after it,
+        # right before the training loader draws this epoch's order.
+        if self._resumed_rng is not None and self.trainer.state.fn == "fit":
+            set_rng_state(self._resumed_rng)
+
+    def on_train_start(self) -> None:
+        self._resumed_rng = None
+        self.on_fit_start_schedule()
+
+    def on_fit_start_schedule(self) -> None:
+        # Resuming with a larger max_epochs: the default cosine schedule was built for the old
+        # length (it would reach 0 and climb again). Stretch it to the new one, continuing
+        # from the learning rate the closed form gives at this epoch.
+        if self.scheduler_factory is not None or self.trainer.max_epochs is None or self.trainer.max_epochs < 1:
+            return
+        for config in self.trainer.lr_scheduler_configs:
+            scheduler = config.scheduler
+            if isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR) and scheduler.T_max != self.trainer.max_epochs:
+                scheduler.T_max = self.trainer.max_epochs
+                progress = math.cos(math.pi * scheduler.last_epoch / scheduler.T_max)
+                for group, base in zip(scheduler.optimizer.param_groups, scheduler.base_lrs):
+                    group["lr"] = scheduler.eta_min + (base - scheduler.eta_min) * (1 + progress) / 2
+                rank_zero_info(f"vidrec: cosine schedule stretched to {self.trainer.max_epochs} epochs on resume")
 
     def _eval_epoch_end(self, stage: Literal["val", "test"]) -> None:
         self._report_skipped(stage)
