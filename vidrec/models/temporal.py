@@ -20,7 +20,8 @@ class TemporalEncoder(nn.Module):
 
     Args:
         input_dim: D, the backbone's feature size.
-        temporal: ``lstm`` (default), ``gru``, or ``mean`` (order-blind baseline).
+        temporal: ``lstm`` (default), ``gru``, ``rnn`` (a plain tanh RNN: the baseline whose
+            vanishing gradient the LSTM's gates fix), or ``mean`` (order-blind baseline).
         hidden_size: H; the output size H' is 2H when bidirectional.
         num_layers, bidirectional, temporal_dropout: as in ``nn.LSTM``; the dropout is also
             applied to the input features (frozen CNN features are high-dimensional and overfit fast).
@@ -31,7 +32,7 @@ class TemporalEncoder(nn.Module):
     def __init__(
         self,
         input_dim: int,
-        temporal: Literal["lstm", "gru", "mean"] = "lstm",
+        temporal: Literal["lstm", "gru", "rnn", "mean"] = "lstm",
         hidden_size: int = 512,
         num_layers: int = 1,
         bidirectional: bool = False,
@@ -39,8 +40,8 @@ class TemporalEncoder(nn.Module):
         temporal_pooling: Literal["last", "mean", "attention"] = "last",
     ):
         super().__init__()
-        if temporal not in ("lstm", "gru", "mean"):
-            raise ValueError(f"temporal must be lstm, gru or mean, got {temporal!r}")
+        if temporal not in ("lstm", "gru", "rnn", "mean"):
+            raise ValueError(f"temporal must be lstm, gru, rnn or mean, got {temporal!r}")
         if temporal_pooling not in ("last", "mean", "attention"):
             raise ValueError(f"temporal_pooling must be last, mean or attention, got {temporal_pooling!r}")
         dropout, pooling = temporal_dropout, temporal_pooling
@@ -51,7 +52,7 @@ class TemporalEncoder(nn.Module):
             self.project = nn.Sequential(nn.Linear(input_dim, hidden_size), nn.ReLU())
             self.out_dim = hidden_size
         else:
-            rnn_type = nn.LSTM if temporal == "lstm" else nn.GRU
+            rnn_type = nn.LSTM if temporal == "lstm" else nn.GRU if temporal == "gru" else nn.RNN  # rnn: tanh
             self.rnn = rnn_type(
                 input_dim,
                 hidden_size,

@@ -72,7 +72,7 @@ class VidRecModule(pl.LightningModule):
         grid: int = 2,
         trainable_layers: int = 0,
         backbone_blocks: int | None = None,
-        temporal: Literal["lstm", "gru", "mean"] = "lstm",
+        temporal: Literal["lstm", "gru", "rnn", "mean"] = "lstm",
         hidden_size: int = 512,
         num_layers: int = 1,
         bidirectional: bool = False,
