@@ -341,3 +341,39 @@ def test_plain_rnn_cell_trains():
         opt.step()
     assert loss.item() < 0.1 * first
     assert (head(enc(x)[1]).argmax(-1) == order).float().mean() == 1.0
+
+
+def _attention_decoder(seed: int = 0) -> CaptionDecoder:
+    torch.manual_seed(seed)
+    return CaptionDecoder(12, 16, caption_embed_dim=8, caption_hidden_size=16, caption_dropout=0.0, caption_attention=True).eval()
+
+
+def test_attention_decoder_shapes_weights_and_gradients():
+    dec = _attention_decoder()
+    frames = torch.randn(3, 5, 16, requires_grad=True)  # (B, T, H) per-frame encoder outputs
+    video = frames.mean(1)
+    tokens = torch.randint(3, 12, (3, 7))
+    logits = dec(video, tokens, frames=frames)
+    assert logits.shape == (3, 6, 12)
+    logits.sum().backward()
+    assert frames.grad is not None and frames.grad.abs().sum() > 0  # every word can look at the frames
+    _, weights = dec.attention(frames.detach(), torch.randn(3, 16))
+    assert weights.shape == (3, 5)
+    assert torch.allclose(weights.sum(-1), torch.ones(3), atol=1e-6) and (weights >= 0).all()
+    with pytest.raises(ValueError, match="per-frame sequence"):
+        dec(video, tokens)
+
+
+def test_attention_decoder_beam_of_one_is_greedy_and_frames_matter():
+    dec = _attention_decoder(1)
+    frames = torch.randn(4, 6, 16)
+    video = frames.mean(1)
+    greedy = dec.greedy(video, max_len=8, frames=frames)
+    assert torch.equal(dec.beam_search(video, beam_size=1, max_len=8, frames=frames), greedy)
+    beams = dec.beam_search(video, beam_size=3, max_len=8, frames=frames)
+    assert beams.shape[0] == 4 and (beams != dec.bos_id).all()
+    # Same pooled vector, one frame's output changed: the attention decoder's word scores change.
+    tokens = torch.randint(3, 12, (4, 5))
+    other = frames.clone()
+    other[:, 2] += 1.0
+    assert not torch.allclose(dec(video, tokens, frames=frames), dec(video, tokens, frames=other))

@@ -5,6 +5,17 @@ generated caption and the video annotated with the prediction.
 
 Everything is served from the local machine: analytics are off, there are no share links
 unless asked for, and the theme uses system fonts, so the page works with no internet.
+
+Work per request is bounded: an upload is probed (size, frames, duration; no decoding) and
+refused, with a message, over ``max_pixels`` or ``max_seconds``; a video over 1280x720 worth
+of pixels is streamed once into a 720p-sized working copy, which the model and the annotated
+video read, so no request holds full-resolution 4K frames; and at most ``concurrency``
+requests run at once (the rest wait in a queue of ``max_queue``).
+
+Temporary files do not pile up: each request writes into its own folder under Gradio's upload
+folder, removed when the same browser session starts its next request or after ``cache_ttl``
+seconds; an upload is removed once it has been analysed; and closing the app, SIGTERM, SIGINT
+or interpreter exit remove the demo's folders (``vidrec_demo_*``) and Gradio's files of this app.
 """
 
 from __future__ import annotations
@@ -12,10 +23,14 @@ from __future__ import annotations
 import atexit
 import json
 import logging
+import math
 import os
 import shutil
+import signal
 import tempfile
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +44,19 @@ import gradio as gr  # noqa: E402
 from vidrec.data.sample_videos import VIDEO_EXTENSIONS, sample_video  # noqa: E402
 from vidrec.data.video_io import open_video_writer  # noqa: E402
 
-__all__ = ["TITLE", "VIDEO_EXTENSIONS", "default_examples", "check_upload", "build_app", "launch"]
+__all__ = ["TITLE", "VIDEO_EXTENSIONS", "MAX_PIXELS", "MAX_SECONDS", "VideoInfo", "default_examples", "check_upload",
+           "probe_video", "check_video", "build_app", "launch"]
 
 log = logging.getLogger(__name__)
 
 TITLE = "vidrec — action recognition and captioning"
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+MAX_PIXELS = 3840 * 2160  # 4K UHD: refused above this (one 8K frame alone is 100 MB of RGB)
+MAX_SECONDS = 600.0
+# Frames over this many pixels are downscaled (aspect kept) before the model or the annotation
+# reads them: 1280x720 landscape, 720x1280 portrait. The model itself sees ~128 px.
+WORK_PIXELS = 1280 * 720
 
 # System fonts only: Gradio's default theme is local, but a GoogleFont in a theme would make
 # every page load wait on fonts.googleapis.com when offline.
@@ -96,6 +118,117 @@ def check_upload(path: str | os.PathLike, max_upload_mb: float) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container says about a video, read without decoding it (0 / None: unknown)."""
+
+    width: int
+    height: int
+    frames: int
+    fps: float
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds, or None when the frame count or rate is unknown."""
+        return self.frames / self.fps if self.frames > 0 and self.fps > 0 else None
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo | None:
+    """Width, height, frame count and rate from the container (OpenCV properties; opening a
+    file decodes at most its first frame). None if OpenCV cannot open it."""
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            return None
+        return VideoInfo(
+            width=max(int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0), 0),
+            height=max(int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0), 0),
+            frames=max(int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0), 0),
+            fps=float(cap.get(cv2.CAP_PROP_FPS) or 0.0) if math.isfinite(cap.get(cv2.CAP_PROP_FPS) or 0.0) else 0.0,
+        )
+    finally:
+        cap.release()
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _pixels_limit(max_pixels: int) -> str:
+    """'3840x2160 (8.3 megapixels)' for the 4K default, else '2.0 megapixels'."""
+    mp = f"{max_pixels / 1e6:.1f} megapixels"
+    return f"3840x2160 ({mp})" if max_pixels == MAX_PIXELS else mp
+
+
+def _too_large(name: str, width: int, height: int, max_pixels: int) -> str:
+    return (f"'{name}' is {width}x{height} ({width * height / 1e6:.1f} megapixels), over this demo's limit of "
+            f"{_pixels_limit(max_pixels)}. Please downscale it and upload it again.")
+
+
+def _too_long(name: str, seconds: float | None, max_seconds: float) -> str:
+    length = f"{_clock(seconds)} long ({seconds:.0f} s)" if seconds is not None else "longer than that"
+    return (f"'{name}' is {length}, over this demo's limit of {max_seconds:g} s ({_clock(max_seconds)}). "
+            "Please trim it and upload it again.")
+
+
+def check_video(info: VideoInfo | None, name: str, max_pixels: int = MAX_PIXELS,
+                max_seconds: float = MAX_SECONDS) -> str | None:
+    """The reason a probed video is refused (frame size over ``max_pixels``, duration over
+    ``max_seconds``), or None. Unknown sizes pass: decoding reports those files itself."""
+    if info is None:
+        return None
+    if info.width * info.height > max_pixels:
+        return _too_large(name, info.width, info.height, max_pixels)
+    if info.duration is not None and info.duration > max_seconds:
+        return _too_long(name, info.duration, max_seconds)
+    return None
+
+
+class _Refused(Exception):
+    """A video found over a limit while it was being read (the container understated it)."""
+
+
+def _work_size(width: int, height: int) -> tuple[int, int]:
+    """(width, height) scaled to at most ``WORK_PIXELS`` pixels, aspect kept, both even."""
+    scale = min(1.0, math.sqrt(WORK_PIXELS / max(width * height, 1)))
+    return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
+
+
+def _work_copy(src: str, dst: Path, info: VideoInfo, name: str, max_pixels: int, max_seconds: float) -> Path:
+    """Stream ``src`` into ``dst`` (mp4, same fps and frame count) at ``_work_size``: one
+    full-size frame in memory at a time. Raises ``_Refused`` where a frame is larger, or the
+    video longer, than the probe said and over a limit."""
+    fps = info.fps if info.fps > 0 else 25.0
+    max_frames = int(math.ceil(max_seconds * fps))
+    cap = cv2.VideoCapture(str(src))
+    writer, size, count = None, None, 0
+    try:
+        while True:
+            ok, frame = cap.read()  # (H, W, 3) BGR
+            if not ok or frame is None:
+                break
+            h, w = frame.shape[:2]
+            if w * h > max_pixels:
+                raise _Refused(_too_large(name, w, h, max_pixels))
+            count += 1
+            if count > max_frames:
+                raise _Refused(_too_long(name, None, max_seconds))
+            if writer is None:
+                size = _work_size(w, h)
+                writer, _ = open_video_writer(dst, fps, *size)
+            if (w, h) != size:
+                frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+            writer.write(frame)
+    finally:
+        cap.release()
+        if writer is not None:
+            writer.release()
+    if writer is None:
+        raise RuntimeError("no frame could be read")
+    return dst
+
+
 def _fourcc(path: Path) -> str:
     cap = cv2.VideoCapture(str(path))
     try:
@@ -132,8 +265,10 @@ def _browser_playable(path: Path) -> Path:
     return dst if writer is not None and dst.is_file() and dst.stat().st_size > 0 else path
 
 
-def _annotate(video_path: str, prediction: Any, out_dir: Path) -> Path:
-    """``vidrec.inference.viz.annotate_video`` into ``out_dir``, in a format the browser plays.
+def _annotate(video_path: str | os.PathLike, prediction: Any, out_dir: Path, stem: str) -> Path:
+    """``vidrec.inference.viz.annotate_video`` into ``out_dir/{stem}_annotated.*``, in a format
+    the browser plays. ``video_path`` is at most ``WORK_PIXELS`` (``analyse`` hands over the
+    working copy of anything larger), so no full-resolution frame is drawn or re-encoded.
 
     Small clips (the 32-112 px kind models train on) are upscaled so the burned-in text is
     legible; anything 240 px or taller is kept at its size, since the re-encode to WebM costs
@@ -141,103 +276,264 @@ def _annotate(video_path: str, prediction: Any, out_dir: Path) -> Path:
     """
     from vidrec.inference.viz import annotate_video
 
-    cap = cv2.VideoCapture(str(video_path))
-    height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
-    cap.release()
-    min_height = 360 if height < 240 else 0
-    dst = annotate_video(video_path, out_dir / (Path(video_path).stem + "_annotated.mp4"), prediction,
-                         min_height=min_height)
-    return _browser_playable(Path(dst))
+    info = probe_video(video_path)
+    min_height = 360 if info is not None and info.height < 240 else 0
+    dst = Path(annotate_video(video_path, out_dir / f"{stem}_annotated.mp4", prediction, min_height=min_height))
+    shown = _browser_playable(dst)
+    if shown != dst:
+        dst.unlink(missing_ok=True)  # only the re-encoded copy is served
+    return shown
 
 
-def _stage_examples(examples: list[str]) -> list[str]:
-    """Copy examples into a temp folder: Gradio only serves files from the working folder,
-    the temp folder and ``allowed_paths``, and examples may live anywhere (site-packages)."""
-    folder = Path(tempfile.mkdtemp(prefix="vidrec_demo_examples_"))
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    staged = []
-    for i, src in enumerate(examples):
-        src = Path(src)
-        if not src.is_file():
-            log.warning("demo example %s not found; skipped", src)
-            continue
-        dst = folder / str(i) / src.name  # one folder each: names may repeat, and stay readable
-        dst.parent.mkdir()
-        shutil.copyfile(src, dst)
-        staged.append(str(dst))
-    return staged
+def _upload_folder() -> Path:
+    """Gradio's upload and cache folder (``GRADIO_TEMP_DIR``, else ``<tmp>/gradio``)."""
+    return Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio").resolve()
 
 
-def build_app(predictor: Any, examples: list[str] | None = None, max_upload_mb: float = 100) -> gr.Blocks:
+def _inside(path: str | os.PathLike, folder: Path) -> bool:
+    try:
+        Path(path).resolve().relative_to(folder)
+        return True
+    except (ValueError, OSError):
+        return False
+
+
+class _Workspace:
+    """The demo's temporary files, all under one ``vidrec_demo_*`` folder inside Gradio's
+    upload folder (so Gradio serves results from there without copying them):
+
+    - ``examples/<i>/<name>``: the examples, staged at start (Gradio serves only files in its
+      folders, the working folder and ``allowed_paths``; examples may live anywhere);
+    - ``requests/<n>/``: one folder per request (working copy, annotated video), removed when
+      the same session starts its next request, or by ``sweep`` once older than ``ttl`` s.
+
+    ``close`` removes the whole folder; it is idempotent and safe from a signal handler.
+    """
+
+    def __init__(self, ttl: float):
+        self.ttl = float(ttl)
+        self.uploads = _upload_folder()
+        self.uploads.mkdir(parents=True, exist_ok=True)
+        self.root = Path(tempfile.mkdtemp(prefix="vidrec_demo_", dir=self.uploads))
+        self.requests = self.root / "requests"
+        self.requests.mkdir()
+        self._lock = threading.Lock()
+        self._count = 0
+        self._by_session: dict[str, list[Path]] = {}  # session -> its finished request folders
+        self._active: set[Path] = set()  # request folders still being written or streamed
+        self._inputs: dict[str, int] = {}  # uploads being analysed -> how many requests read them
+
+    def stage_examples(self, examples: list[str]) -> list[str]:
+        staged = []
+        for i, src in enumerate(examples):
+            src = Path(src)
+            if not src.is_file():
+                log.warning("demo example %s not found; skipped", src)
+                continue
+            dst = self.root / "examples" / str(i) / src.name  # one folder each: names may repeat
+            dst.parent.mkdir(parents=True)
+            shutil.copyfile(src, dst)
+            staged.append(str(dst))
+        return staged
+
+    def begin(self, session: str | None, video_path: str) -> Path:
+        """A new request folder for ``session``: that session's earlier ones go, as does any
+        folder older than ``ttl`` (a closed tab never starts a next request)."""
+        with self._lock:
+            old = self._by_session.pop(session, []) if session else []
+            self._count += 1
+            folder = self.requests / str(self._count)
+            folder.mkdir(parents=True, exist_ok=True)
+            self._active.add(folder)
+            if session:
+                self._by_session[session] = [folder]
+            self._inputs[video_path] = self._inputs.get(video_path, 0) + 1
+            expired = [d for d in self._listdir() if d not in self._active and self._age(d) > self.ttl]
+            for d in expired:
+                for folders in self._by_session.values():
+                    if d in folders:
+                        folders.remove(d)
+        for d in old + expired:
+            shutil.rmtree(d, ignore_errors=True)
+        return folder
+
+    def end(self, folder: Path, video_path: str, keep: set[str]) -> None:
+        """The request in ``folder`` is done: its upload goes (unless another request is still
+        reading the same file, or it is an example: ``keep``); the folder stays for the page
+        to stream its video until the session's next request or ``ttl``."""
+        with self._lock:
+            self._active.discard(folder)
+            self._inputs[video_path] -= 1
+            busy = self._inputs[video_path] > 0
+            if not busy:
+                del self._inputs[video_path]
+        if busy or video_path in keep or _inside(video_path, self.root) or not _inside(video_path, self.uploads):
+            return
+        path = Path(video_path)
+        path.unlink(missing_ok=True)
+        if path.parent != self.uploads:  # Gradio's <sha256>/ folder, empty now unless a same-content upload raced in
+            try:
+                path.parent.rmdir()
+            except OSError:
+                pass
+
+    def _listdir(self) -> list[Path]:
+        try:
+            return [d for d in self.requests.iterdir() if d.is_dir()]
+        except OSError:
+            return []
+
+    @staticmethod
+    def _age(folder: Path) -> float:
+        try:
+            return time.time() - folder.stat().st_mtime
+        except OSError:
+            return 0.0
+
+    def close(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _delete_gradio_files(app: gr.Blocks) -> None:
+    """Remove the files Gradio received or cached for ``app`` (uploads, results), sparing
+    those it keeps for good (the examples' entries): what Gradio's own shutdown does, for the
+    paths where it does not get to run (a signal)."""
+    keep: set[str] = set()
+    for block in list(getattr(app, "blocks", {}).values()):
+        keep.update(getattr(block, "keep_in_cache", set()))
+    uploads = _upload_folder()
+    for files in list(getattr(app, "temp_file_sets", [])):
+        for f in list(files):
+            if f in keep or not _inside(f, uploads):
+                continue
+            path = Path(f)
+            try:
+                path.unlink()
+            except OSError:
+                continue
+            if path.parent != uploads:
+                try:
+                    path.parent.rmdir()
+                except OSError:
+                    pass
+
+
+class _DemoBlocks(gr.Blocks):
+    """``gr.Blocks`` whose ``close`` also removes the demo's temporary files (once closed, the
+    app is not meant to be launched again: its staged examples are gone)."""
+
+    _vidrec_cleanup: Any = None
+
+    def close(self, verbose: bool = True) -> None:
+        try:
+            super().close(verbose)
+        finally:
+            if self._vidrec_cleanup is not None:
+                self._vidrec_cleanup()
+
+
+def build_app(predictor: Any, examples: list[str] | None = None, max_upload_mb: float = 100, *,
+              max_pixels: int = MAX_PIXELS, max_seconds: float = MAX_SECONDS, concurrency: int = 2,
+              max_queue: int = 32, cache_ttl: float = 900) -> gr.Blocks:
     """The demo UI around ``predictor`` (a ``vidrec.inference.predictor.Predictor``); not yet launched.
 
     ``examples`` are video paths offered one click away (None: ``default_examples()``).
     ``max_upload_mb`` is enforced here on every request (files reaching the handler by any
     route); ``launch`` also passes it to Gradio so oversize uploads are refused at the door.
+    Videos over ``max_pixels`` per frame or ``max_seconds`` long are refused with a message.
+    At most ``concurrency`` videos are analysed at once, ``max_queue`` more may wait; a
+    request's files are kept for its page at most ``cache_ttl`` seconds.
     """
+    if concurrency < 1 or max_queue < 1 or max_pixels < 1 or not max_seconds > 0 or not cache_ttl > 0:
+        raise ValueError("concurrency, max_queue, max_pixels, max_seconds and cache_ttl must be positive")
     if examples is None:
         examples = default_examples()
-    examples = _stage_examples(list(examples))
+    workspace = _Workspace(cache_ttl)
+    examples = workspace.stage_examples(list(examples))
     classes = list(getattr(predictor, "classes", None) or [])
-    out_root = Path(tempfile.mkdtemp(prefix="vidrec_demo_out_"))
-    atexit.register(shutil.rmtree, out_root, ignore_errors=True)
+    # Gradio's queue already bounds each event's workers; this bounds the decoding, model and
+    # encoding work of the upload and example events together.
+    slots = threading.BoundedSemaphore(concurrency)
 
-    def analyse(video_path: str | None):
+    def refuse(message: str):
+        gr.Warning(message)
+        return None, "", None, f"✗ {message}"
+
+    def analyse(video_path: str | None, request: gr.Request):
         """Yields (top-5 {label: prob}, caption, annotated video path, status line): the scores
         and caption as soon as they exist, then again with the annotated video, which takes
         longer (every frame is drawn and re-encoded)."""
         if not video_path:
             yield None, "", None, "Upload a video or pick one of the examples first."
             return
+        video_path = str(video_path)
         name = Path(video_path).name
         problem = check_upload(video_path, max_upload_mb)
         if problem:
-            gr.Warning(problem)
-            yield None, "", None, f"✗ {problem}"
+            yield refuse(problem)
             return
-        t0 = time.perf_counter()
-        try:
-            pred = predictor.predict(video_path, topk=5)
-        except Exception as e:  # a bad file must not take the app down
-            log.exception("prediction failed for %s", video_path)
-            message = f"Could not analyse '{name}': {type(e).__name__}: {str(e).replace(str(video_path), name)}"
-            gr.Warning(message)
-            yield None, "", None, f"✗ {message}"
+        info = probe_video(video_path)
+        problem = check_video(info, name, max_pixels, max_seconds)
+        if problem:
+            yield refuse(problem)
             return
-        if getattr(pred, "error", None):
-            # the server's temp path means nothing to the user: show the file name instead
-            reason = str(pred.error).replace(str(video_path), name)
-            message = f"Could not decode '{name}': {reason}"
-            gr.Warning(message)
-            yield None, "", None, f"✗ {message}"
-            return
-        seconds = time.perf_counter() - t0
-        scores = {a.label: float(a.prob) for a in pred.actions}
-        caption = pred.caption or ""
-        top = pred.actions[0] if pred.actions else None
-        took = f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
-        status = f"✓ {name}: " + (f"{top.label} ({top.prob:.0%})" if top else "no actions") + f" in {took}"
-        if pred.caption is None:
-            status += " — this checkpoint has no caption decoder"
-        elif not caption:
-            status += " — the caption decoder produced an empty sentence"
-        yield scores, caption, None, status + "\nrendering the annotated video…"
+        folder = workspace.begin(getattr(request, "session_hash", None), video_path)
+        source = video_path  # what the model and the annotation read
+        work = folder / "work.mp4"
 
-        annotated = None
-        out_dir = Path(tempfile.mkdtemp(dir=out_root))
+        def clean(text: str) -> str:  # the server's temp paths mean nothing to the user: file names instead
+            return text.replace(str(work), name).replace(video_path, name)
+
         try:
+            t0 = time.perf_counter()
+            with slots:
+                try:
+                    if info is not None and (info.width * info.height > WORK_PIXELS or info.duration is None):
+                        source = str(_work_copy(video_path, work, info, name, max_pixels, max_seconds))
+                    pred = predictor.predict(source, topk=5)
+                except _Refused as e:
+                    yield refuse(str(e))
+                    return
+                except Exception as e:  # a bad file must not take the app down
+                    log.exception("prediction failed for %s", video_path)
+                    yield refuse(f"Could not analyse '{name}': {type(e).__name__}: {clean(str(e))}")
+                    return
+            if getattr(pred, "error", None):
+                yield refuse(f"Could not decode '{name}': {clean(str(pred.error))}")
+                return
+            seconds = time.perf_counter() - t0
+            scores = {a.label: float(a.prob) for a in pred.actions}
+            caption = pred.caption or ""
+            top = pred.actions[0] if pred.actions else None
+            took = f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
+            status = f"✓ {name}: " + (f"{top.label} ({top.prob:.0%})" if top else "no actions") + f" in {took}"
+            if pred.caption is None:
+                status += " — this checkpoint has no caption decoder"
+            elif not caption:
+                status += " — the caption decoder produced an empty sentence"
+            yield scores, caption, None, status + "\nrendering the annotated video…"
+
+            annotated = None
             try:
-                annotated = str(_annotate(video_path, pred, out_dir))
+                with slots:
+                    annotated = str(_annotate(source, pred, folder, Path(name).stem))
             except Exception as e:  # the scores and caption are still worth showing
                 log.exception("annotating %s failed", video_path)
-                status += f"\nannotated video unavailable ({type(e).__name__}: {str(e).replace(str(video_path), name)})"
+                status += f"\nannotated video unavailable ({type(e).__name__}: {clean(str(e))})"
+            work.unlink(missing_ok=True)
+            # The annotated video is in Gradio's folder: served from there, not copied; it
+            # stays until this session's next request or cache_ttl.
             yield scores, caption, annotated, status
         finally:
-            # Gradio has copied the file into its own cache by the time the generator resumes.
-            shutil.rmtree(out_dir, ignore_errors=True)
+            keep: set[str] = set()
+            for block in list(app.blocks.values()):
+                keep.update(getattr(block, "keep_in_cache", set()))
+            workspace.end(folder, video_path, keep)
 
-    # delete_cache: uploads and results Gradio keeps are removed after an hour (long-running server)
-    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as app:
+    # delete_cache: every minute, Gradio removes the files it holds for this app (uploads never
+    # analysed, results) once older than cache_ttl; the workspace removes the emptied folders.
+    with _DemoBlocks(title=TITLE, analytics_enabled=False,
+                     delete_cache=(int(min(60, cache_ttl)) or 1, int(math.ceil(cache_ttl)))) as app:
         gr.Markdown(
             f"# {TITLE}\n"
             "Upload a short video, or click an example. A frozen CNN encodes sampled frames, an LSTM "
@@ -275,8 +571,21 @@ def build_app(predictor: Any, examples: list[str] | None = None, max_upload_mb: 
                     )
 
         upload.upload(analyse, inputs=[upload], outputs=outputs, concurrency_id="predict",
-                      concurrency_limit=1, api_name="predict")
+                      concurrency_limit=concurrency, api_name="predict")
         upload.clear(lambda: (None, "", None, ""), outputs=outputs, api_name=False)
+
+    done = threading.Event()
+
+    def cleanup() -> None:
+        if done.is_set():
+            return
+        done.set()
+        _delete_gradio_files(app)
+        workspace.close()
+
+    app._vidrec_cleanup = cleanup
+    atexit.register(cleanup)
+    app.queue(default_concurrency_limit=concurrency, max_size=max_queue)
     return app
 
 

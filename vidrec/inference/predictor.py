@@ -134,15 +134,15 @@ class Predictor:
     def _heads(self, features: torch.Tensor, views: int = 1) -> tuple[torch.Tensor | None, list[str | None]]:
         """(B*N, T, D), N views per clip -> class probabilities (B, C) on CPU (or None), averaged
         over the views, and B captions (or Nones), written from each clip's first view."""
-        _, encoding = self.net.encode(features=features)  # (B*N, H')
+        sequence, encoding = self.net.encode(features=features)  # (B*N, T, H'), (B*N, H')
         probs = None
         if self.net.action_head is not None:
             probs = self.net.action_head(encoding).float().softmax(-1).unflatten(0, (-1, views)).mean(1).cpu()  # (B, C)
-        encoding = encoding[::views]  # (B, H'): the first view of each clip
+        encoding, sequence = encoding[::views], sequence[::views]  # the first view of each clip
         captions: list[str | None] = [None] * encoding.shape[0]
         if self.net.caption_decoder is not None and self.vocab is not None:
             c = self.caption
-            ids = self.net.caption(encoding, c.beam_size, c.max_caption_len, c.length_penalty)  # (B, L)
+            ids = self.net.caption(encoding, c.beam_size, c.max_caption_len, c.length_penalty, sequence=sequence)  # (B, L)
             captions = [self.vocab.decode(row) for row in ids.tolist()]
         return probs, captions
 

@@ -21,11 +21,15 @@ class ActionHead(nn.Module):
 
 
 class CaptionDecoder(nn.Module):
-    """An LSTM that writes a sentence about a clip encoding.
+    """An LSTM that writes a sentence about a clip.
 
-    The encoding initialises the LSTM state *and* is fed with every word (S2VT/LRCN
-    factored style), so the video is never forgotten in long sentences. Training uses teacher
-    forcing; inference uses greedy decoding or beam search.
+    The clip encoding ``(B, H)`` initialises the LSTM state. With every word the decoder is
+    also fed the video: the same pooled encoding each time (S2VT/LRCN factored style,
+    ``caption_attention=False``), or, with ``caption_attention=True``, a soft-attention
+    context over the temporal model's per-frame outputs ``(B, T, H)``, recomputed at every
+    word from the decoder's state (SA-LSTM, Yao et al. 2015): the words about *what happens*
+    can look at the frames where it happens. Training uses teacher forcing; inference uses
+    greedy decoding or beam search.
     """
 
     def __init__(
@@ -36,6 +40,7 @@ class CaptionDecoder(nn.Module):
         caption_hidden_size: int = 512,
         caption_layers: int = 1,
         caption_dropout: float = 0.3,
+        caption_attention: bool = False,
         bos_id: int = 1,
         eos_id: int = 2,
         pad_id: int = 0,
@@ -51,6 +56,7 @@ class CaptionDecoder(nn.Module):
         self.lstm = nn.LSTM(2 * embed_dim, hidden_size, num_layers, batch_first=True, dropout=dropout if num_layers > 1 else 0.0)
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(hidden_size, vocab_size)
+        self.attention = _FrameAttention(video_dim, hidden_size) if caption_attention else None
 
     def _init_state(self, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         b = video.shape[0]
@@ -62,31 +68,58 @@ class CaptionDecoder(nn.Module):
         words = self.embed(tokens)  # (B, L, E)
         return torch.cat([self.dropout(words), video_emb[:, None, :].expand_as(words)], dim=-1)  # (B, L, 2E)
 
-    def forward(self, video: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        """Teacher forcing. ``video`` (B, H), ``tokens`` (B, L) = ``<bos> w1 .. <eos> <pad>..``.
+    def _attended(self, frames: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """The video input for the next word: attention context over ``frames`` (B, T, H) -> (B, E)."""
+        context, _ = self.attention(frames, state[0][-1])  # top layer's hidden state decides
+        return torch.relu(self.video_proj(context))
+
+    def _check_frames(self, frames: torch.Tensor | None) -> None:
+        if self.attention is not None and frames is None:
+            raise ValueError("an attention decoder needs the per-frame sequence (B, T, H): pass frames=")
+
+    def forward(self, video: torch.Tensor, tokens: torch.Tensor, frames: torch.Tensor | None = None) -> torch.Tensor:
+        """Teacher forcing. ``video`` (B, H), ``tokens`` (B, L) = ``<bos> w1 .. <eos> <pad>..``,
+        ``frames`` (B, T, H) the per-frame sequence (attention decoder only).
 
         Returns logits (B, L-1, V) predicting ``tokens[:, 1:]``.
         """
-        video_emb = torch.relu(self.video_proj(video))  # (B, E)
-        out, _ = self.lstm(self._step_inputs(tokens[:, :-1], video_emb), self._init_state(video))
+        self._check_frames(frames)
+        state = self._init_state(video)
+        if self.attention is None:
+            video_emb = torch.relu(self.video_proj(video))  # (B, E)
+            out, _ = self.lstm(self._step_inputs(tokens[:, :-1], video_emb), state)
+        else:  # the context depends on the previous word's state: one step at a time
+            steps = []
+            for t in range(tokens.shape[1] - 1):
+                step, state = self.lstm(self._step_inputs(tokens[:, t : t + 1], self._attended(frames, state)), state)
+                steps.append(step)
+            out = torch.cat(steps, dim=1)  # (B, L-1, hidden)
         return self.out(self.dropout(out))  # (B, L-1, V)
 
     @torch.no_grad()
-    def greedy(self, video: torch.Tensor, max_len: int = 20) -> torch.Tensor:
+    def greedy(self, video: torch.Tensor, max_len: int = 20, frames: torch.Tensor | None = None) -> torch.Tensor:
         """Most likely word at each step. Returns (B, <=max_len) ids, ``<pad>`` after ``<eos>``."""
-        return self.beam_search(video, beam_size=1, max_len=max_len)
+        return self.beam_search(video, beam_size=1, max_len=max_len, frames=frames)
 
     @torch.no_grad()
     def beam_search(
-        self, video: torch.Tensor, beam_size: int = 3, max_len: int = 20, length_penalty: float = 0.0
+        self,
+        video: torch.Tensor,
+        beam_size: int = 3,
+        max_len: int = 20,
+        length_penalty: float = 0.0,
+        frames: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Beam search, batched over clips and beams. Returns (B, <=max_len) word ids.
 
         Finished hypotheses are ranked by ``log p / len ** length_penalty`` (0 = raw log-prob,
         1 = per-word average, which favours longer sentences).
         """
+        self._check_frames(frames)
         b, k, v = video.shape[0], beam_size, self.vocab_size
         video = video.repeat_interleave(k, dim=0)  # (B*K, H)
+        # Each clip's K beams stay in its block of K rows, so one copy of its frames per beam serves.
+        frames = frames.repeat_interleave(k, dim=0) if frames is not None else None  # (B*K, T, H)
         video_emb = torch.relu(self.video_proj(video))  # (B*K, E)
         state = self._init_state(video)
         tokens = torch.full((b * k, 1), self.bos_id, dtype=torch.long, device=video.device)
@@ -96,7 +129,8 @@ class CaptionDecoder(nn.Module):
         finished = torch.zeros(b, k, dtype=torch.bool, device=video.device)
         lengths = torch.zeros(b, k, device=video.device)
         for _ in range(max_len):
-            out, state = self.lstm(self._step_inputs(tokens[:, -1:], video_emb), state)
+            step_video = video_emb if self.attention is None else self._attended(frames, state)
+            out, state = self.lstm(self._step_inputs(tokens[:, -1:], step_video), state)
             logp = torch.log_softmax(self.out(out[:, -1]), dim=-1).view(b, k, v)  # (B, K, V)
             logp[..., self.bos_id] = float("-inf")  # <bos> only ever starts a sentence
             # A finished beam may only extend with <pad> at no cost: it keeps its score.
@@ -118,3 +152,19 @@ class CaptionDecoder(nn.Module):
         best = norm.argmax(dim=-1)  # (B,)
         tokens = tokens.view(b, k, -1)[torch.arange(b), best, 1:]  # drop <bos>: (B, L)
         return tokens
+
+
+class _FrameAttention(nn.Module):
+    """Additive (Bahdanau) attention over frames: which frames the next word should look at."""
+
+    def __init__(self, video_dim: int, hidden_size: int, attn_dim: int = 128):
+        super().__init__()
+        self.frames = nn.Linear(video_dim, attn_dim)
+        self.hidden = nn.Linear(hidden_size, attn_dim, bias=False)
+        self.score = nn.Linear(attn_dim, 1, bias=False)
+
+    def forward(self, frames: torch.Tensor, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``frames`` (B, T, H), decoder ``hidden`` (B, hidden) -> (context (B, H), weights (B, T), summing to 1)."""
+        scores = self.score(torch.tanh(self.frames(frames) + self.hidden(hidden)[:, None, :])).squeeze(-1)  # (B, T)
+        weights = scores.softmax(dim=-1)
+        return (weights[..., None] * frames).sum(dim=1), weights

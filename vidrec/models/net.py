@@ -52,13 +52,20 @@ class VideoRecognizer(nn.Module):
         _, encoding = self.encode(frames, features)
         return self.action_head(encoding)
 
-    def caption(self, encoding: torch.Tensor, beam_size: int = 1, max_len: int = 20, length_penalty: float = 0.0):
-        """Caption word ids (B, L) for clip encodings (B, H')."""
+    def caption(
+        self,
+        encoding: torch.Tensor,
+        beam_size: int = 1,
+        max_len: int = 20,
+        length_penalty: float = 0.0,
+        sequence: torch.Tensor | None = None,
+    ):
+        """Caption word ids (B, L) for clip encodings (B, H'); ``sequence`` (B, T, H') for an attention decoder."""
         if self.caption_decoder is None:
             raise RuntimeError("this model has no caption decoder (trained without captions)")
         if beam_size <= 1:
-            return self.caption_decoder.greedy(encoding, max_len)
-        return self.caption_decoder.beam_search(encoding, beam_size, max_len, length_penalty)
+            return self.caption_decoder.greedy(encoding, max_len, frames=sequence)
+        return self.caption_decoder.beam_search(encoding, beam_size, max_len, length_penalty, frames=sequence)
 
 
 def _own_args(part: type, hparams: Mapping[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,13 @@ from vidrec.models.net import build_recognizer
 __all__ = ["VidRecModule", "rng_state", "set_rng_state"]
 
 
+def first_view(encoding: torch.Tensor, sequence: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The first test view of each clip: (B, N, H') -> (B, H') and (B, N, T, H') -> (B, T, H'); one view passes."""
+    if encoding.ndim == 3:
+        return encoding[:, 0], sequence[:, 0] if sequence is not None else None
+    return encoding, sequence
+
+
 def rng_state() -> dict:
     """torch, CUDA, NumPy and Python random-number states, as tensors and plain types."""
     np_state = np.random.get_state()
@@ -82,6 +89,7 @@ class VidRecModule(pl.LightningModule):
         caption_embed_dim: int = 256,
         caption_hidden_size: int = 512,
         caption_dropout: float = 0.3,
+        caption_attention: bool = False,
         caption_weight: float = 1.0,
         label_smoothing: float = 0.0,
         beam_size: int = 1,
@@ -115,18 +123,20 @@ class VidRecModule(pl.LightningModule):
         self._resumed_rng: dict | None = None  # random-number state of an interrupted run, until its next epoch
 
     # -- shared step ---------------------------------------------------------------------
-    def model_step(self, batch: dict, encoding: torch.Tensor) -> tuple[torch.Tensor | None, dict, torch.Tensor | None]:
+    def model_step(
+        self, batch: dict, encoding: torch.Tensor, sequence: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor | None, dict, torch.Tensor | None]:
         """(loss or None, its named terms, action logits (B, C) or None) for a batch and its encodings.
 
         ``encoding`` is (B, H'), or (B, N, H') for N test views of each clip: their softmax
         scores are averaged (the logits returned are the log of that mean), and the caption
-        is scored on the first view.
+        is scored on the first view. ``sequence`` (B, [N,] T, H') feeds an attention decoder.
         """
         labels = batch["label"]
         terms: dict[str, torch.Tensor] = {}
         logits = None
         views = encoding if encoding.ndim == 3 else None
-        encoding = encoding[:, 0] if views is not None else encoding  # (B, H')
+        encoding, sequence = first_view(encoding, sequence)  # (B, H'), (B, T, H')
         if self.net.action_head is not None:
             if views is not None:
                 logits = self.net.action_head(views).softmax(-1).mean(1).clamp_min(1e-12).log()  # (B, C)
@@ -139,7 +149,7 @@ class VidRecModule(pl.LightningModule):
                 )
         ids = batch["caption_ids"]
         if self.net.caption_decoder is not None and (ids[:, 1:] != Vocab.pad_id).any():
-            caption_logits = self.net.caption_decoder(encoding, ids)  # (B, L-1, V)
+            caption_logits = self.net.caption_decoder(encoding, ids, frames=sequence)  # (B, L-1, V)
             terms["caption_loss"] = F.cross_entropy(
                 caption_logits.reshape(-1, caption_logits.shape[-1]), ids[:, 1:].reshape(-1), ignore_index=Vocab.pad_id
             )
@@ -148,23 +158,33 @@ class VidRecModule(pl.LightningModule):
         loss = terms.get("action_loss", 0.0) + self.hparams.caption_weight * terms.get("caption_loss", 0.0)
         return loss, terms, logits
 
-    def _encode(self, batch: dict) -> torch.Tensor:
-        """Clip encodings (B, H'), or (B, N, H') when each clip comes as N test views."""
+    def _encode(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """(per-frame sequence (B, T, H'), clip encodings (B, H')); with N test views per clip,
+        (B, N, T, H') and (B, N, H')."""
         frames, features = batch.get("frames"), batch.get("features")
         x = frames if frames is not None else features
         if x.ndim == (6 if frames is not None else 4):  # (B, N, T, ...): views of each clip
             b, n = x.shape[:2]
             flat = x.flatten(0, 1)
-            _, encoding = self.net.encode(frames=flat if frames is not None else None, features=flat if features is not None else None)
-            return encoding.unflatten(0, (b, n))  # (B, N, H')
-        _, encoding = self.net.encode(frames=frames, features=features)
-        return encoding  # (B, H')
+            sequence, encoding = self.net.encode(
+                frames=flat if frames is not None else None, features=flat if features is not None else None
+            )
+            return sequence.unflatten(0, (b, n)), encoding.unflatten(0, (b, n))
+        return self.net.encode(frames=frames, features=features)
+
+    def _caption(self, encoding: torch.Tensor, sequence: torch.Tensor) -> list[str]:
+        """Captions of the first view of each clip, decoded as the hyperparameters say."""
+        encoding, sequence = first_view(encoding, sequence)
+        hp = self.hparams
+        ids = self.net.caption(encoding, hp.beam_size, hp.max_caption_len, hp.length_penalty, sequence=sequence)
+        return [self.vocab.decode(row) for row in ids.tolist()]
 
     def training_step(self, batch: dict, batch_idx: int):
         self._skipped["train"] += batch["skipped"]
         if not batch["size"]:
             return None  # every clip in the batch failed to decode: nothing to learn from
-        loss, terms, _ = self.model_step(batch, self._encode(batch))
+        sequence, encoding = self._encode(batch)
+        loss, terms, _ = self.model_step(batch, encoding, sequence)
         if loss is None:
             return None
         b = batch["size"]
@@ -177,9 +197,8 @@ class VidRecModule(pl.LightningModule):
         self._skipped[stage] += batch["skipped"]
         if not batch["size"]:
             return
-        encoding = self._encode(batch)
-        loss, terms, logits = self.model_step(batch, encoding)
-        encoding = encoding[:, 0] if encoding.ndim == 3 else encoding  # captions read the first view
+        sequence, encoding = self._encode(batch)
+        loss, terms, logits = self.model_step(batch, encoding, sequence)
         b = batch["size"]
         if loss is not None:
             self.log(f"{stage}/loss", loss, prog_bar=stage == "val", batch_size=b, sync_dist=True)
@@ -199,8 +218,7 @@ class VidRecModule(pl.LightningModule):
             preds = logits.argmax(-1)
         captions = None
         if self.net.caption_decoder is not None and any(batch["captions"]):
-            ids = self.net.caption(encoding, self.hparams.beam_size, self.hparams.max_caption_len, self.hparams.length_penalty)
-            captions = [self.vocab.decode(row) for row in ids.tolist()]
+            captions = self._caption(encoding, sequence)
         for j in range(b):
             self._captions[stage].append(
                 {
@@ -222,17 +240,15 @@ class VidRecModule(pl.LightningModule):
         failed = [{"video": s.video, "error": s.reason} for s in batch["skipped"]]
         if not batch["size"]:
             return failed
-        encoding = self._encode(batch)
+        sequence, encoding = self._encode(batch)
         out = [{"video": v} for v in batch["video"]]
-        _, _, logits = self.model_step({**batch, "label": torch.full((batch["size"],), -1)}, encoding)
-        encoding = encoding[:, 0] if encoding.ndim == 3 else encoding
+        _, _, logits = self.model_step({**batch, "label": torch.full((batch["size"],), -1)}, encoding, sequence)
         if logits is not None:
             for row, p in enumerate(logits.softmax(-1).tolist()):  # the whole distribution: (C,) per clip
                 out[row]["probs"] = dict(zip(self.classes, p))
         if self.net.caption_decoder is not None:
-            ids = self.net.caption(encoding, self.hparams.beam_size, self.hparams.max_caption_len, self.hparams.length_penalty)
-            for row, seq in enumerate(ids.tolist()):
-                out[row]["caption"] = self.vocab.decode(seq)
+            for row, caption in enumerate(self._caption(encoding, sequence)):
+                out[row]["caption"] = caption
         return out + failed
 
     # -- epoch ends ----------------------------------------------------------------------
