@@ -7,7 +7,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages installed by `sysdeps` when missing: chromium (the browser test),
-# default-jre-headless (the METEOR caption score), python3-venv (a Debian python3 without ensurepip).
+# default-jre-headless (the METEOR caption score), python3-venv (a Debian python3 without ensurepip),
+# ffmpeg (its shared libraries are what TorchCodec decodes with; tests make videos with its CLI).
 
 .PHONY: demo test test-fast bench serve install sysdeps clean
 
@@ -17,13 +18,14 @@ $(STAMP): pyproject.toml
 	@# A venv made without ensurepip has no pip: make it again rather than fail forever.
 	@$(PY) -m pip --version >/dev/null 2>&1 || { rm -rf $(VENV); $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[demo,export,test]"
+	$(PY) -m pip install -q -e ".[demo,export,test,bench]"
 	@touch $(STAMP)
 
 sysdeps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v java >/dev/null 2>&1 || missing="$$missing default-jre-headless"; \
+	command -v ffmpeg >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
 	$(PYTHON) -c "import ensurepip" >/dev/null 2>&1 || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 		if [ -n "$(SUDO)" ] && ! command -v sudo >/dev/null 2>&1; then \

@@ -100,7 +100,7 @@ def machine_info() -> dict[str, str]:
         "torch": torch.__version__,
         "OS": f"{platform.system()} {platform.release()}",
     }
-    for name in ("torchvision", "cv2", "decord"):
+    for name in ("torchvision", "cv2", "decord", "torchcodec", "av"):
         try:
             mod = __import__(name)
             info[name] = getattr(mod, "__version__", "?")

@@ -1,22 +1,52 @@
-"""Video decoding behind one small interface, with ``decord`` (default) and ``opencv`` backends.
+"""Video decoding behind one small interface: ``open_video(path, backend)`` → a reader.
 
-Both readers give exactly the requested frames as uint8 RGB ``(T, H, W, 3)`` and seek instead
-of decoding the whole file. Every failure — missing, empty, truncated, corrupt or not a
-video — is a ``VideoDecodeError`` whose message starts with the file's path, so a dataset
-can skip that clip and say which file it was.
+Three backends, one file each: ``torchcodec`` (``decode_torchcodec.py``, the default where it
+imports), ``decord`` (``decode_decord.py``) and ``opencv`` (``decode_opencv.py``). Every reader
+gives exactly the requested frames as uint8 RGB ``(T, H, W, 3)`` and seeks instead of
+decoding the whole file. Every failure — missing, empty, truncated, corrupt, not a video, a
+path the OS refuses — is a ``VideoDecodeError`` whose message starts with the file's path, so
+a dataset can skip that clip and say which file it was.
+
+What ``num_frames`` means
+-------------------------
+Containers can over-report their frame count (a truncated download keeps the header that
+promised the whole film). Finding the real count up front means decoding the last frame,
+which on a one-keyframe video is a full decode at every open. So counting is lazy:
+
+* at open, ``num_frames`` is the count the container reports (for TorchCodec: the packets its
+  index scan found, which already excludes a missing tail; for decord: its index; for OpenCV:
+  the header);
+* indices sampled from it decode as usual; only when a requested frame fails does the reader
+  binary-search for the true count, lower ``num_frames`` to it and raise ``FrameCountError``
+  (a ``VideoDecodeError``). No reader ever returns a substitute frame for a missing one.
+
+A caller that catches ``VideoDecodeError`` and skips the clip stays correct; one that wants
+the clip anyway catches ``FrameCountError``, samples again from the lowered ``num_frames`` and
+calls ``get_frames`` again on the same (still open) reader, which is what
+``read_sampled(reader, sample)`` does.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
-from typing import Literal, Protocol, Sequence
+from typing import Callable, Literal, Protocol, Sequence
 
 import numpy as np
 
-__all__ = ["VideoDecodeError", "VideoReader", "DecordReader", "OpenCVReader", "open_video", "Backend"]
+__all__ = [
+    "Backend",
+    "FrameCountError",
+    "VideoDecodeError",
+    "VideoReader",
+    "default_backend",
+    "open_video",
+    "read_sampled",
+]
 
-Backend = Literal["decord", "opencv"]
+Backend = Literal["torchcodec", "decord", "opencv"]
+BACKENDS: tuple[str, ...] = ("torchcodec", "decord", "opencv")
 
 
 class VideoDecodeError(RuntimeError):
@@ -28,13 +58,37 @@ class VideoDecodeError(RuntimeError):
         super().__init__(f"{self.path}: {reason}")
 
 
+class FrameCountError(VideoDecodeError):
+    """The video has fewer decodable frames than its container reported.
+
+    Raised by ``get_frames`` when a requested index lies past the real end. The reader has
+    already lowered its ``num_frames`` to ``num_frames`` here and stays usable.
+    """
+
+    def __init__(self, path: str | os.PathLike, num_frames: int, reported: int, index: int):
+        self.num_frames = num_frames
+        self.reported = reported
+        super().__init__(
+            path,
+            f"only {num_frames} of the {reported} frames the container reports decode "
+            f"(frame {index} requested); num_frames is now {num_frames}",
+        )
+
+
 class VideoReader(Protocol):
     path: str
-    num_frames: int  # frames that really decode (container over-reports are clamped)
+    # Frame count as reported at open; lowered to the true count the first time a requested
+    # frame turns out not to exist (see the module docstring and FrameCountError).
+    num_frames: int
     fps: float
 
     def get_frames(self, indices: Sequence[int]) -> np.ndarray:
-        """uint8 RGB frames ``(T, H, W, 3)`` in the order of ``indices`` (repeats allowed)."""
+        """uint8 RGB frames ``(T, H, W, 3)`` in the order of ``indices`` (repeats allowed).
+
+        Raises ``FrameCountError`` when an index lies past the real end (``num_frames`` is
+        lowered first), ``VideoDecodeError`` for indices outside ``[0, num_frames)`` and any
+        other decoding failure.
+        """
         ...
 
     def close(self) -> None: ...
@@ -44,16 +98,89 @@ class VideoReader(Protocol):
     def __exit__(self, *exc) -> None: ...
 
 
-def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise VideoDecodeError(path, "file not found")
-    if not path.is_file():
-        raise VideoDecodeError(path, "not a regular file")
-    if path.stat().st_size == 0:
-        raise VideoDecodeError(path, "file is empty (0 bytes)")
+@functools.cache
+def default_backend() -> Backend:
+    """``"torchcodec"`` where it imports (it also needs FFmpeg's shared libraries), else ``"decord"``."""
+    try:
+        import torchcodec.decoders  # noqa: F401
+    except Exception:  # ImportError, or RuntimeError/OSError when FFmpeg's libraries are missing
+        return "decord"
+    return "torchcodec"
 
 
-def _check_indices(path: str, indices: Sequence[int], num_frames: int) -> list[int]:
+def open_video(path: str | os.PathLike, backend: Backend | None = None, *, device: str = "cpu") -> VideoReader:
+    """Open ``path`` for random frame access.
+
+    Args:
+        path: a video file.
+        backend: ``"torchcodec"``, ``"decord"`` or ``"opencv"``; ``None`` is ``default_backend()``.
+        device: ``"cpu"``, or ``"cuda"``/``"cuda:N"`` to decode on the GPU (NVDEC, TorchCodec
+            only). A CUDA reader's ``get_frames`` returns a ``torch.uint8`` tensor
+            ``(T, H, W, 3)`` on that device instead of a NumPy array.
+
+    Raises:
+        VideoDecodeError: the file cannot be opened as a video (the message starts with its path).
+        ValueError: unknown backend, or a GPU device for a CPU-only backend.
+        RuntimeError: a GPU device was asked for but CUDA is not available.
+    """
+    backend = default_backend() if backend is None else backend
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown video backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    if str(device) != "cpu" and backend != "torchcodec":
+        raise ValueError(f"device={device!r}: only the 'torchcodec' backend decodes on the GPU, not {backend!r}")
+    # Imported here: each backend's library loads only when it is used.
+    if backend == "torchcodec":
+        from vidrec.data.decode_torchcodec import TorchCodecReader
+
+        return TorchCodecReader(path, device=device)
+    if backend == "decord":
+        from vidrec.data.decode_decord import DecordReader
+
+        return DecordReader(path)
+    from vidrec.data.decode_opencv import OpenCVReader
+
+    return OpenCVReader(path)
+
+
+def read_sampled(reader: VideoReader, sample: Callable[[int], Sequence[int]]) -> np.ndarray:
+    """``reader.get_frames(sample(reader.num_frames))``, sampling once more from the true count
+    when the container over-reported it (``FrameCountError``).
+
+    ``sample(n)`` returns frame indices in ``[0, n)``; the result is uint8 ``(T, H, W, 3)``.
+    Raises ``VideoDecodeError`` for any other failure.
+    """
+    try:
+        return reader.get_frames(sample(reader.num_frames))
+    except FrameCountError:
+        return reader.get_frames(sample(reader.num_frames))  # num_frames is now the true count
+
+
+# --------------------------------------------------------------------------------------
+# helpers shared by the backends
+# --------------------------------------------------------------------------------------
+
+
+def check_file(path: str | os.PathLike) -> str:
+    """``str(path)`` if it names a non-empty regular file; else ``VideoDecodeError``.
+
+    Any ``OSError`` on the way (a 300-character name is ``ENAMETOOLONG`` from ``stat``, which
+    ``Path.exists`` does not swallow) becomes a ``VideoDecodeError`` naming the file.
+    """
+    p = Path(path)
+    try:
+        if not p.exists():
+            raise VideoDecodeError(p, "file not found")
+        if not p.is_file():
+            raise VideoDecodeError(p, "not a regular file")
+        if p.stat().st_size == 0:
+            raise VideoDecodeError(p, "file is empty (0 bytes)")
+    except OSError as e:
+        raise VideoDecodeError(p, f"cannot access file ({e.strerror or type(e).__name__})") from None
+    return str(p)
+
+
+def check_indices(path: str, indices: Sequence[int], num_frames: int) -> list[int]:
+    """``indices`` as ints, all in ``[0, num_frames)``; else ``VideoDecodeError``."""
     out = [int(i) for i in indices]
     if not out:
         raise VideoDecodeError(path, "no frame indices requested")
@@ -63,19 +190,16 @@ def _check_indices(path: str, indices: Sequence[int], num_frames: int) -> list[i
     return out
 
 
-def _last_decodable(path: str, reported: int, can_decode) -> int:
-    """Frame count clamped to what really decodes.
+def count_decodable(path: str, failed: int, can_decode: Callable[[int], bool]) -> int:
+    """How many frames decode, given that frame ``failed`` does not.
 
-    Containers (AVI/MP4 headers, truncated downloads) may claim more frames than exist.
-    Checking the last frame is one seek; only when it fails do we binary-search downwards.
+    Binary search over ``[0, failed)``, assuming frames decode up to some point and none
+    after it (a truncated file). A file damaged in the middle is clamped before the damage:
+    fewer frames, but never a wrong one.
     """
-    if reported <= 0:
-        raise VideoDecodeError(path, "container reports no video frames")
-    if can_decode(reported - 1):
-        return reported
-    lo, hi = 0, reported - 1  # invariant: lo decodes (checked below), hi does not
-    if not can_decode(0):
+    if failed <= 0 or not can_decode(0):
         raise VideoDecodeError(path, "no frame decodes (corrupt or unsupported video)")
+    lo, hi = 0, failed  # invariant: frame lo decodes, frame hi does not
     while hi - lo > 1:
         mid = (lo + hi) // 2
         if can_decode(mid):
@@ -85,154 +209,7 @@ def _last_decodable(path: str, reported: int, can_decode) -> int:
     return lo + 1
 
 
-class DecordReader:
-    """Reader on ``decord.VideoReader``: random access by keyframe seeking, frames as RGB."""
-
-    def __init__(self, path: str | os.PathLike, num_threads: int = 1):
-        p = Path(path)
-        _check_file(p)
-        self.path = str(p)
-        import decord
-
-        self._decord_error = decord.DECORDError
-        try:
-            self._vr = decord.VideoReader(self.path, ctx=decord.cpu(0), num_threads=num_threads)
-            reported = len(self._vr)
-            self.fps = float(self._vr.get_avg_fps() or 0.0) or 25.0
-        except (decord.DECORDError, RuntimeError, ValueError) as e:
-            raise VideoDecodeError(self.path, f"cannot open video ({_short(e)})") from None
-        self._fallback: OpenCVReader | None = None
-        if reported <= 0:
-            raise VideoDecodeError(self.path, "container reports no video frames")
-        if self._can_decode(reported - 1):
-            self.num_frames = reported
-            self._vr.seek(0)
-        else:
-            # A damaged file: decord's threaded decoder then fails at random later on, even
-            # on frames it decoded before (seen on truncated MJPG), so OpenCV, which
-            # fails deterministically, reads this file instead.
-            self._vr = None
-            self._fallback = OpenCVReader(self.path)
-            self.num_frames = self._fallback.num_frames
-
-    def _can_decode(self, index: int) -> bool:
-        try:
-            self._vr.seek_accurate(index)
-            self._vr.next()
-            return True
-        except (self._decord_error, RuntimeError, StopIteration, IndexError):
-            return False
-
-    def get_frames(self, indices: Sequence[int]) -> np.ndarray:
-        if self._fallback is not None:
-            return self._fallback.get_frames(indices)
-        idx = _check_indices(self.path, indices, self.num_frames)
-        try:
-            frames = self._vr.get_batch(idx).asnumpy()  # (T, H, W, 3) uint8 RGB
-        except (self._decord_error, RuntimeError, IndexError) as e:
-            if "size must exactly match" not in str(e):
-                raise VideoDecodeError(self.path, f"cannot decode frames ({_short(e)})") from None
-            # decord 0.6 copies padded rows for some frame widths (e.g. 48 px) and refuses
-            # the copy; the file itself is fine, so OpenCV decodes it instead.
-            with OpenCVReader(self.path) as fallback:
-                return fallback.get_frames(idx)
-        return np.ascontiguousarray(frames)
-
-    def close(self) -> None:
-        # decord frees its demuxer/decoder when the object is collected; dropping the only
-        # reference now keeps 1000 opens in a row from holding 1000 decoders.
-        self._vr = None
-        if self._fallback is not None:
-            self._fallback.close()
-
-    def __enter__(self) -> "DecordReader":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-class OpenCVReader:
-    """Reader on ``cv2.VideoCapture``: seeks for far jumps, grabs forward for near ones."""
-
-    # Seeking costs a keyframe decode; grabbing a few frames forward is cheaper than that.
-    SEEK_THRESHOLD = 16
-
-    def __init__(self, path: str | os.PathLike):
-        p = Path(path)
-        _check_file(p)
-        self.path = str(p)
-        import cv2
-
-        self._cv2 = cv2
-        self._cap = cv2.VideoCapture(self.path)
-        if not self._cap.isOpened():
-            self._cap.release()
-            raise VideoDecodeError(self.path, "cannot open video (not a video or unsupported codec)")
-        reported = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))
-        self.fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0) or 25.0
-        self._pos = 0  # index of the frame the next read() returns
-        try:
-            self.num_frames = _last_decodable(self.path, reported, self._can_decode)
-        except VideoDecodeError:
-            self.close()
-            raise
-
-    def _seek(self, index: int) -> None:
-        self._cap.set(self._cv2.CAP_PROP_POS_FRAMES, index)
-        self._pos = index
-
-    def _can_decode(self, index: int) -> bool:
-        self._seek(index)
-        ok = self._cap.grab()
-        self._pos = index + 1 if ok else -1
-        return ok
-
-    def get_frames(self, indices: Sequence[int]) -> np.ndarray:
-        idx = _check_indices(self.path, indices, self.num_frames)
-        wanted = sorted(set(idx))
-        decoded: dict[int, np.ndarray] = {}
-        for i in wanted:
-            if self._pos < 0 or i < self._pos or i - self._pos > self.SEEK_THRESHOLD:
-                self._seek(i)
-            while self._pos < i:
-                if not self._cap.grab():
-                    raise VideoDecodeError(self.path, f"cannot decode frame {self._pos}")
-                self._pos += 1
-            ok, frame = self._cap.read()
-            if not ok or frame is None:
-                self._pos = -1
-                raise VideoDecodeError(self.path, f"cannot decode frame {i}")
-            self._pos = i + 1
-            decoded[i] = self._cv2.cvtColor(frame, self._cv2.COLOR_BGR2RGB)
-        return np.stack([decoded[i] for i in idx])  # (T, H, W, 3)
-
-    def close(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
-
-    def __enter__(self) -> "OpenCVReader":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self):
-        cap = getattr(self, "_cap", None)
-        if cap is not None:
-            cap.release()
-
-
-def _short(e: Exception) -> str:
+def short(e: BaseException) -> str:
+    """First line of an exception's message (backends' messages can be long C++ traces)."""
     text = str(e).strip().splitlines()
     return text[0][:200] if text else type(e).__name__
-
-
-def open_video(path: str | os.PathLike, backend: Backend = "decord") -> VideoReader:
-    """Open ``path`` with the named backend; raises ``VideoDecodeError`` naming the file."""
-    if backend == "decord":
-        return DecordReader(path)
-    if backend == "opencv":
-        return OpenCVReader(path)
-    raise ValueError(f"unknown video backend {backend!r}; expected 'decord' or 'opencv'")

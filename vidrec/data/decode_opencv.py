@@ -1,0 +1,107 @@
+"""``OpenCVReader``: frames by index with ``cv2.VideoCapture``."""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+
+from vidrec.data.decode import FrameCountError, VideoDecodeError, check_file, check_indices, count_decodable
+
+__all__ = ["OpenCVReader"]
+
+
+class OpenCVReader:
+    """Reader on ``cv2.VideoCapture``: seeks for far jumps, grabs forward for near ones.
+
+    OpenCV's ``read()`` can report success without delivering frame i: past the real end of a
+    truncated H.264 mp4, a seek to any later frame hands back the last frame the decoder had
+    left (its position stops advancing). So every read is checked against the capture's
+    position, which is i + 1 after a real read of frame i; a read that fails that check is
+    treated as "frame i does not decode", never returned.
+    """
+
+    # Seeking costs a keyframe decode; grabbing a few frames forward is cheaper than that.
+    SEEK_THRESHOLD = 16
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = check_file(path)
+        import cv2
+
+        self._cv2 = cv2
+        self._cap = None
+        self._open()
+        self.num_frames = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))  # the header's count, unchecked
+        self.fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0) or 25.0
+        if self.num_frames <= 0:
+            self.close()
+            raise VideoDecodeError(self.path, "container reports no video frames")
+
+    def _open(self) -> None:
+        self.close()
+        cap = self._cv2.VideoCapture(self.path)
+        if not cap.isOpened():
+            cap.release()
+            raise VideoDecodeError(self.path, "cannot open video (not a video or unsupported codec)")
+        self._cap = cap
+        self._pos = 0  # index of the frame the next read() returns; -1: unknown
+
+    def _read_once(self, i: int) -> np.ndarray | None:
+        cv2 = self._cv2
+        if self._pos < 0 or i < self._pos or i - self._pos > self.SEEK_THRESHOLD:
+            self._cap.set(cv2.CAP_PROP_POS_FRAMES, i)
+            self._pos = i
+        while self._pos < i:
+            if not self._cap.grab():
+                self._pos = -1
+                return None
+            self._pos += 1
+        ok, frame = self._cap.read()
+        if not ok or frame is None or int(self._cap.get(cv2.CAP_PROP_POS_FRAMES)) != i + 1:
+            self._pos = -1
+            return None
+        self._pos = i + 1
+        return frame
+
+    def _read(self, i: int) -> np.ndarray | None:
+        """BGR frame i ``(H, W, 3)``, or None when it does not decode."""
+        frame = self._read_once(i)
+        if frame is None:
+            # A capture that has hit the end cannot always seek back: on a 1-frame H.264 or
+            # MPEG-4 video, seeking to frame 0 after reading it fails. A fresh capture can.
+            self._open()
+            frame = self._read_once(i)
+        return frame
+
+    def get_frames(self, indices: Sequence[int]) -> np.ndarray:
+        """uint8 RGB ``(T, H, W, 3)``; ``FrameCountError`` (after lowering ``num_frames``) when
+        a requested frame lies past the real end."""
+        if self._cap is None:
+            raise VideoDecodeError(self.path, "reader is closed")
+        idx = check_indices(self.path, indices, self.num_frames)
+        decoded: dict[int, np.ndarray] = {}
+        for i in sorted(set(idx)):
+            frame = self._read(i)
+            if frame is None:
+                reported = self.num_frames
+                self.num_frames = count_decodable(self.path, i, lambda k: self._read(k) is not None)
+                raise FrameCountError(self.path, self.num_frames, reported, i)
+            decoded[i] = self._cv2.cvtColor(frame, self._cv2.COLOR_BGR2RGB)
+        return np.stack([decoded[i] for i in idx])  # (T, H, W, 3)
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+    def __enter__(self) -> "OpenCVReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        cap = getattr(self, "_cap", None)
+        if cap is not None:
+            cap.release()
