@@ -225,6 +225,25 @@ def test_refuses_oversize_upload(page, tmp_path):
     assert page.locator("#status textarea").input_value() == ""
 
 
+@needs_browser
+def test_refuses_8k_video_with_a_message(page, tmp_path):
+    import numpy as np
+
+    from vidrec.data.video_io import open_video_writer
+
+    eight_k = tmp_path / "eight_k.mp4"  # one flat 7680x4320 frame: ~0.35 MB, under the upload limit
+    writer, _ = open_video_writer(eight_k, 8.0, 7680, 4320)
+    writer.write(np.full((4320, 7680, 3), 90, np.uint8))
+    writer.release()
+    _upload(page, eight_k)
+    status = _wait_status(page, "✗")
+    message = ("'eight_k.mp4' is 7680x4320 (33.2 megapixels), over this demo's limit of 3840x2160 "
+               "(8.29 megapixels). Please downscale it and upload it again.")
+    assert status == f"✗ {message}"
+    assert "over this demo's limit of 3840x2160" in _toasts(page)
+    assert page.locator("#caption textarea").input_value() == ""
+
+
 def test_check_upload_limits(tmp_path):
     from vidrec.apps.web_demo import check_upload
 

@@ -8,9 +8,10 @@ unless asked for, and the theme uses system fonts, so the page works with no int
 
 Work per request is bounded: an upload is probed (size, frames, duration; no decoding) and
 refused, with a message, over ``max_pixels`` or ``max_seconds``; a video over 1280x720 worth
-of pixels is streamed once into a 720p-sized working copy, which the model and the annotated
-video read, so no request holds full-resolution 4K frames; and at most ``concurrency``
-requests run at once (the rest wait in a queue of ``max_queue``).
+of pixels (or with a short side over 720) is streamed once, a frame at a time, into a
+720p-sized working copy, which the model and the annotated video read, so no request holds
+a batch of full-resolution 4K frames; and at most ``concurrency`` requests run at once (the
+rest wait in a queue of ``max_queue``).
 
 Temporary files do not pile up: each request writes into its own folder under Gradio's upload
 folder, removed when the same browser session starts its next request or after ``cache_ttl``
@@ -54,8 +55,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 MAX_PIXELS = 3840 * 2160  # 4K UHD: refused above this (one 8K frame alone is 100 MB of RGB)
 MAX_SECONDS = 600.0
-# Frames over this many pixels are downscaled (aspect kept) before the model or the annotation
-# reads them: 1280x720 landscape, 720x1280 portrait. The model itself sees ~128 px.
+# Frames over this many pixels (or with a short side over 720) are downscaled, aspect kept,
+# before the model or the annotation reads them: 4K -> 1280x720. The model itself sees ~128 px.
 WORK_PIXELS = 1280 * 720
 
 # System fonts only: Gradio's default theme is local, but a GoogleFont in a theme would make
@@ -156,13 +157,13 @@ def _clock(seconds: float) -> str:
 
 
 def _pixels_limit(max_pixels: int) -> str:
-    """'3840x2160 (8.3 megapixels)' for the 4K default, else '2.0 megapixels'."""
-    mp = f"{max_pixels / 1e6:.1f} megapixels"
+    """'3840x2160 (8.29 megapixels)' for the 4K default, else e.g. '2.07 megapixels'."""
+    mp = f"{max_pixels / 1e6:.3g} megapixels"
     return f"3840x2160 ({mp})" if max_pixels == MAX_PIXELS else mp
 
 
 def _too_large(name: str, width: int, height: int, max_pixels: int) -> str:
-    return (f"'{name}' is {width}x{height} ({width * height / 1e6:.1f} megapixels), over this demo's limit of "
+    return (f"'{name}' is {width}x{height} ({width * height / 1e6:.3g} megapixels), over this demo's limit of "
             f"{_pixels_limit(max_pixels)}. Please downscale it and upload it again.")
 
 
@@ -190,8 +191,11 @@ class _Refused(Exception):
 
 
 def _work_size(width: int, height: int) -> tuple[int, int]:
-    """(width, height) scaled to at most ``WORK_PIXELS`` pixels, aspect kept, both even."""
-    scale = min(1.0, math.sqrt(WORK_PIXELS / max(width * height, 1)))
+    """(width, height) scaled down, aspect kept, to at most ``WORK_PIXELS`` pixels and a short
+    side of at most 720 (4K -> 1280x720, 1280x960 -> 960x720); even, as encoders want."""
+    scale = min(1.0, 720 / max(min(width, height), 1), math.sqrt(WORK_PIXELS / max(width * height, 1)))
+    if scale >= 1.0:
+        return width, height
     return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
 
 
@@ -355,6 +359,7 @@ class _Workspace:
                         folders.remove(d)
         for d in old + expired:
             shutil.rmtree(d, ignore_errors=True)
+        _remove_empty_temp_files(self.uploads, min_age=60)
         return folder
 
     def end(self, folder: Path, video_path: str, keep: set[str]) -> None:
@@ -394,6 +399,25 @@ class _Workspace:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def _remove_empty_temp_files(folder: Path, min_age: float) -> None:
+    """Delete the empty ``tmp*`` files at the top of Gradio's upload folder older than
+    ``min_age`` s. ``gr.File(type="filepath")`` leaves one per request (its preprocess opens
+    a NamedTemporaryFile it never uses, in Gradio 5-6); an upload in progress starts as an
+    empty ``tmp*`` file there too, hence the age."""
+    now = time.time()
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            if (entry.name.startswith("tmp") and entry.is_file(follow_symlinks=False)
+                    and (st := entry.stat(follow_symlinks=False)).st_size == 0 and now - st.st_mtime > min_age):
+                os.unlink(entry.path)
+        except OSError:
+            pass
+
+
 def _delete_gradio_files(app: gr.Blocks) -> None:
     """Remove the files Gradio received or cached for ``app`` (uploads, results), sparing
     those it keeps for good (the examples' entries): what Gradio's own shutdown does, for the
@@ -416,6 +440,7 @@ def _delete_gradio_files(app: gr.Blocks) -> None:
                     path.parent.rmdir()
                 except OSError:
                     pass
+    _remove_empty_temp_files(uploads, min_age=1)
 
 
 class _DemoBlocks(gr.Blocks):
@@ -468,15 +493,6 @@ def build_app(predictor: Any, examples: list[str] | None = None, max_upload_mb: 
             return
         video_path = str(video_path)
         name = Path(video_path).name
-        problem = check_upload(video_path, max_upload_mb)
-        if problem:
-            yield refuse(problem)
-            return
-        info = probe_video(video_path)
-        problem = check_video(info, name, max_pixels, max_seconds)
-        if problem:
-            yield refuse(problem)
-            return
         folder = workspace.begin(getattr(request, "session_hash", None), video_path)
         source = video_path  # what the model and the annotation read
         work = folder / "work.mp4"
@@ -485,10 +501,17 @@ def build_app(predictor: Any, examples: list[str] | None = None, max_upload_mb: 
             return text.replace(str(work), name).replace(video_path, name)
 
         try:
+            problem = check_upload(video_path, max_upload_mb)
+            info = None if problem else probe_video(video_path)  # container fields only: no decoding
+            problem = problem or check_video(info, name, max_pixels, max_seconds)
+            if problem:
+                yield refuse(problem)
+                return
             t0 = time.perf_counter()
             with slots:
                 try:
-                    if info is not None and (info.width * info.height > WORK_PIXELS or info.duration is None):
+                    if info is not None and (_work_size(info.width, info.height) != (info.width, info.height)
+                                             or info.duration is None):
                         source = str(_work_copy(video_path, work, info, name, max_pixels, max_seconds))
                     pred = predictor.predict(source, topk=5)
                 except _Refused as e:
@@ -608,20 +631,43 @@ def launch_kwargs(host: str = "127.0.0.1", port: int = 7860, max_upload_mb: floa
     )
 
 
+def _remove_on_signals(cleanup) -> None:
+    """Run ``cleanup`` on SIGTERM and SIGINT, then what the signal did before (SIGINT:
+    KeyboardInterrupt, which Gradio's ``block_thread`` turns into a shutdown; SIGTERM: exit
+    with status 143). Only the main thread may set handlers; elsewhere atexit has to do."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+
+        def handler(signum, frame, previous=previous):
+            cleanup()
+            if callable(previous):
+                previous(signum, frame)
+            elif previous != signal.SIG_IGN:
+                raise SystemExit(128 + signum)  # Gradio's server thread is a daemon: the process ends
+
+        signal.signal(sig, handler)
+
+
 def launch(ckpt: str | os.PathLike, host: str = "127.0.0.1", port: int = 7860, examples: list[str] | None = None,
            max_upload_mb: float = 100, share: bool = False, *, device: str = "auto", beam_size: int | None = None,
-           block: bool = True) -> gr.Blocks:
+           max_pixels: int = MAX_PIXELS, max_seconds: float = MAX_SECONDS, concurrency: int = 2,
+           max_queue: int = 32, cache_ttl: float = 900, block: bool = True) -> gr.Blocks:
     """Load ``ckpt`` and serve the demo on ``http://host:port``.
 
     ``examples``: video paths offered one click away (None: ``default_examples()``);
-    ``beam_size`` overrides the checkpoint's caption beam. Blocks until interrupted; with
-    ``block=False`` returns the running app instead (``app.close()`` stops it), which is how
-    the browser test drives it.
+    ``beam_size`` overrides the checkpoint's caption beam; ``max_pixels``, ``max_seconds``,
+    ``concurrency``, ``max_queue`` and ``cache_ttl`` as in ``build_app``. Blocks until
+    interrupted; with ``block=False`` returns the running app instead (``app.close()`` stops
+    it and removes its files), which is how the browser test drives it. SIGTERM, SIGINT and
+    interpreter exit remove the demo's temporary files.
     """
     from vidrec.inference.predictor import Predictor
 
     predictor = Predictor.from_checkpoint(str(ckpt), device=device, beam_size=beam_size)
-    app = build_app(predictor, examples, max_upload_mb)
-    app.queue(default_concurrency_limit=1)
+    app = build_app(predictor, examples, max_upload_mb, max_pixels=max_pixels, max_seconds=max_seconds,
+                    concurrency=concurrency, max_queue=max_queue, cache_ttl=cache_ttl)
+    _remove_on_signals(app._vidrec_cleanup)
     app.launch(prevent_thread_lock=not block, **launch_kwargs(host, port, max_upload_mb, share))
     return app

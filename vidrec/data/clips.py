@@ -18,7 +18,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from vidrec.data.decode import Backend, VideoDecodeError, VideoReader, open_video
+from vidrec.data.decode import Backend, VideoDecodeError, VideoReader, open_video, read_sampled
 from vidrec.data.sampling import Strategy, sample_indices, view_indices
 from vidrec.data.transforms import Normalization, eval_transform, to_video_tensor
 
@@ -32,7 +32,8 @@ class ClipSpec:
     ``num_frames`` T per clip; ``sampling`` (``segment`` | ``uniform`` | ``dense``) with
     ``stride`` for dense clips; ``frame_size`` S, the square crop fed to the backbone;
     ``resize`` the evaluation short side before the centre crop (None: ``S * 8 / 7``);
-    ``backend`` the video decoder.
+    ``backend`` the video decoder (None: the best one installed, ``default_backend()``, so a
+    checkpoint does not tie itself to a decoder the deploying machine may lack).
     """
 
     num_frames: int = 8
@@ -40,7 +41,7 @@ class ClipSpec:
     stride: int = 1
     frame_size: int = 112
     resize: int | None = None
-    backend: Backend = "decord"
+    backend: Backend | None = None
 
     @classmethod
     def from_hparams(cls, hparams: Mapping) -> "ClipSpec":
@@ -121,8 +122,11 @@ def load_clip(
             return load_clip(reader, spec, transform, indices=indices, start=start, end=end, train=train, rng=rng)
     reader = video
     if indices is None:
-        indices = clip_indices(reader, spec, start=start, end=end, train=train, rng=rng)
-    frames = reader.get_frames([int(i) for i in indices])  # (T, H, W, 3) uint8
+        # Sampled from the frame count; if the container over-reported it, sampled again from
+        # the true count (found when a requested frame failed to decode).
+        frames = read_sampled(reader, lambda n: clip_indices(reader, spec, start=start, end=end, train=train, rng=rng).tolist())
+    else:
+        frames = reader.get_frames([int(i) for i in indices])  # (T, H, W, 3) uint8
     return transform(to_video_tensor(frames)).as_subclass(torch.Tensor)  # (T, 3, S, S)
 
 
@@ -144,8 +148,9 @@ def load_views(
         with open_video(video, spec.backend) as reader:
             return load_views(reader, spec, transform, views, start=start, end=end)
     T = spec.num_frames
-    indices = clip_indices(video, spec, start=start, end=end, views=views)  # (V, T)
-    frames = load_clip(video, spec, transform, indices=indices.reshape(-1))  # (V*T, 3, S, S) or (C, V*T, 3, S, S)
+    reader = video
+    decoded = read_sampled(reader, lambda n: clip_indices(reader, spec, start=start, end=end, views=views).reshape(-1).tolist())
+    frames = transform(to_video_tensor(decoded)).as_subclass(torch.Tensor)  # (V*T, 3, S, S) or (C, V*T, 3, S, S)
     if frames.ndim == 4:
         return frames.reshape(views, T, *frames.shape[1:])
     crops = frames.shape[0]

@@ -75,7 +75,7 @@ class VideoDataModule(pl.LightningDataModule):
         hflip: bool = True,
         color_jitter: float = 0.0,
         crop_scale: tuple[float, float] = (0.5, 1.0),
-        backend: Backend = _DEFAULT.backend,
+        backend: Backend | None = _DEFAULT.backend,
         batch_size: int = 16,
         num_workers: int = 2,
         pin_memory: bool = True,
