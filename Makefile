@@ -8,7 +8,8 @@ STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages installed by `sysdeps` when missing: chromium (the browser test),
 # default-jre-headless (the METEOR caption score), python3-venv (a Debian python3 without ensurepip),
-# ffmpeg (its shared libraries are what TorchCodec decodes with; tests make videos with its CLI).
+# ffmpeg (its shared libraries are what TorchCodec decodes with; tests make videos with its CLI),
+# opencv-doc (real sample videos, vtest.avi and others, for the real-footage benchmark and tests).
 
 .PHONY: demo test test-fast bench serve install sysdeps clean
 
@@ -26,6 +27,7 @@ sysdeps:
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v java >/dev/null 2>&1 || missing="$$missing default-jre-headless"; \
 	command -v ffmpeg >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
+	[ -f /usr/share/doc/opencv-doc/examples/data/vtest.avi ] || missing="$$missing opencv-doc"; \
 	$(PYTHON) -c "import ensurepip" >/dev/null 2>&1 || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 		if [ -n "$(SUDO)" ] && ! command -v sudo >/dev/null 2>&1; then \
