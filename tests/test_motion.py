@@ -9,6 +9,7 @@ from vidrec.data.motion import (
     flow_images,
     flow_to_image,
     frame_differences,
+    camera_motion,
     grid_pool,
     motion_descriptor,
     optical_flow,
@@ -105,3 +106,21 @@ def test_motion_descriptor_static_zero_and_pan_sign():
     assert d_right.shape == (4, 54)
     # flow x is channel 0 of each cell's (x, y, |f|) triple
     assert d_right[:, 0:27:3].mean() > 1.0 and d_left[:, 0:27:3].mean() < -1.0
+
+
+def test_camera_motion_pan_zoom_and_brightness():
+    import cv2
+
+    static = np.stack([_textured()] * 3)
+    assert np.abs(camera_motion(static)).max() < 0.1
+    right = _panning(shift=2)
+    pan = camera_motion(right)
+    assert pan.shape == (4, 9) and pan[:, 0].mean() > 1.0 and abs(pan[:, 1].mean()) < 0.5
+    assert camera_motion(right[::-1].copy())[:, 0].mean() < -1.0
+    big = _textured(128)
+    # zoom in: a shrinking centre crop scaled up -> content flows outward, divergence > 0
+    zoom = np.stack([cv2.resize(big[32 - k : 96 + k, 32 - k : 96 + k], (64, 64)) for k in (12, 8, 4, 0)])
+    div = camera_motion(zoom)[:, 2]
+    assert div.mean() > 1.0 and camera_motion(zoom[::-1].copy())[:, 2].mean() < -1.0
+    up = np.stack([np.clip(big[:64, :64].astype(int) + g, 0, 255).astype(np.uint8) for g in (0, 10, 20)])
+    assert camera_motion(up)[:, 6:].mean() > 2.0

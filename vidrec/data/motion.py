@@ -26,6 +26,7 @@ __all__ = [
     "feature_differences",
     "grid_pool",
     "motion_descriptor",
+    "camera_motion",
 ]
 
 FlowMethod = Literal["dis", "farneback"]
@@ -137,3 +138,26 @@ def motion_descriptor(frames: np.ndarray, grid: int = 3, method: FlowMethod = "d
     f = np.concatenate([flow, mag], axis=-1) * (100.0 / frames.shape[2])  # (T-1, H, W, 3)
     d = (frames[1:].astype(np.float32) - frames[:-1].astype(np.float32)) * (100.0 / 255.0)  # (T-1, H, W, 3)
     return np.concatenate([grid_pool(f, grid), grid_pool(d, grid)], axis=1)  # (T-1, 6*grid^2)
+
+
+def camera_motion(frames: np.ndarray, method: FlowMethod = "dis", step: int = 4) -> np.ndarray:
+    """Global camera motion per frame pair: uint8 (T, H, W, 3) -> float32 (T-1, 9).
+
+    A least-squares affine fit of the flow field, ``flow(x, y) = t + A (x, y)`` with x, y in
+    [-1, 1] of the frame, gives pan (tx, ty), zoom (divergence = A00 + A11), roll (curl =
+    A10 - A01) and the two shears; then the mean colour change per channel. In units of %
+    of the frame width (x100 / W) and of the grey range (x100 / 255), like
+    ``motion_descriptor``. Six numbers describe a pan or a zoom whatever is being filmed,
+    which is why they transfer to footage never seen in training.
+    """
+    flow = optical_flow(frames, method)[:, ::step, ::step]  # (T-1, h, w, 2), subsampled
+    n, h, w = flow.shape[:3]
+    ys, xs = np.meshgrid(np.linspace(-1, 1, h), np.linspace(-1, 1, w), indexing="ij")
+    design = np.stack([np.ones(h * w), xs.ravel(), ys.ravel()], axis=1)  # (h*w, 3)
+    pinv = np.linalg.pinv(design)  # (3, h*w)
+    coef = np.einsum("kp,npc->nkc", pinv, flow.reshape(n, h * w, 2))  # (T-1, 3, 2): rows 1, x, y
+    tx, ty = coef[:, 0, 0], coef[:, 0, 1]
+    a00, a01, a10, a11 = coef[:, 1, 0], coef[:, 2, 0], coef[:, 1, 1], coef[:, 2, 1]
+    geo = np.stack([tx, ty, a00 + a11, a10 - a01, a00 - a11, a01 + a10], axis=1) * (100.0 / frames.shape[2])
+    colour = (frames[1:].astype(np.float32) - frames[:-1].astype(np.float32)).mean(axis=(1, 2)) * (100.0 / 255.0)
+    return np.concatenate([geo, colour], axis=1).astype(np.float32)  # (T-1, 9)
