@@ -168,7 +168,7 @@ def _too_large(name: str, width: int, height: int, max_pixels: int) -> str:
 
 
 def _too_long(name: str, seconds: float | None, max_seconds: float) -> str:
-    length = f"{_clock(seconds)} long ({seconds:.0f} s)" if seconds is not None else "longer than that"
+    length = f"{_clock(seconds)} long ({seconds:.0f} s)" if seconds is not None else "longer than its header says"
     return (f"'{name}' is {length}, over this demo's limit of {max_seconds:g} s ({_clock(max_seconds)}). "
             "Please trim it and upload it again.")
 

@@ -19,10 +19,11 @@ import numpy as np
 import torch
 
 from vidrec.data.decode import Backend, VideoDecodeError, VideoReader, open_video, read_sampled
+from vidrec.data.motion import MotionInput, motion_input
 from vidrec.data.sampling import Strategy, sample_indices, view_indices
 from vidrec.data.transforms import Normalization, eval_transform, to_video_tensor
 
-__all__ = ["ClipSpec", "SkippedClip", "frame_range", "clip_indices", "load_clip", "load_views"]
+__all__ = ["ClipSpec", "Clip", "SkippedClip", "frame_range", "clip_indices", "read_clip", "load_clip", "load_views"]
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,9 @@ class ClipSpec:
     ``stride`` for dense clips; ``frame_size`` S, the square crop fed to the backbone;
     ``resize`` the evaluation short side before the centre crop (None: ``S * 8 / 7``);
     ``backend`` the video decoder (None: the best one installed, ``default_backend()``, so a
-    checkpoint does not tie itself to a decoder the deploying machine may lack).
+    checkpoint does not tie itself to a decoder the deploying machine may lack); ``motion``
+    the motion input computed from the sampled frames (``vidrec.data.motion``), linked from
+    the model's setting.
     """
 
     num_frames: int = 8
@@ -42,6 +45,7 @@ class ClipSpec:
     frame_size: int = 112
     resize: int | None = None
     backend: Backend | None = None
+    motion: MotionInput = "none"
 
     @classmethod
     def from_hparams(cls, hparams: Mapping) -> "ClipSpec":
@@ -54,6 +58,16 @@ class ClipSpec:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class Clip:
+    """A model-ready clip: ``frames`` float (T, 3, S, S) and, when the spec asks for a data-side
+    motion input, ``motion``: flow images (T, 3, S, S) transformed like the frames, or flow
+    statistics (T, 63)."""
+
+    frames: torch.Tensor
+    motion: torch.Tensor | None = None
 
 
 @dataclass  # not frozen: Lightning's batch-to-device walk rebuilds dataclasses it finds in a batch
@@ -99,7 +113,7 @@ def clip_indices(
     return sample_indices(spec.sampling, last - first, spec.num_frames, train, rng, spec.stride) + first
 
 
-def load_clip(
+def read_clip(
     video: str | os.PathLike | VideoReader,
     spec: ClipSpec,
     transform: Callable,
@@ -109,8 +123,8 @@ def load_clip(
     end: float | None = None,
     train: bool = False,
     rng: np.random.Generator | None = None,
-) -> torch.Tensor:
-    """Decode, sample and transform one clip: float ``(T, 3, S, S)``; raises ``VideoDecodeError``.
+) -> Clip:
+    """Decode, sample and transform one clip (and its motion input); raises ``VideoDecodeError``.
 
     ``video`` is a path (opened and closed here) or an open reader (left open, for the
     window stream, which reads one long video chunk by chunk). ``indices`` reads those frames
@@ -119,7 +133,7 @@ def load_clip(
     """
     if isinstance(video, (str, os.PathLike)):
         with open_video(video, spec.backend) as reader:
-            return load_clip(reader, spec, transform, indices=indices, start=start, end=end, train=train, rng=rng)
+            return read_clip(reader, spec, transform, indices=indices, start=start, end=end, train=train, rng=rng)
     reader = video
     if indices is None:
         # Sampled from the frame count; if the container over-reported it, sampled again from
@@ -127,7 +141,18 @@ def load_clip(
         frames = read_sampled(reader, lambda n: clip_indices(reader, spec, start=start, end=end, train=train, rng=rng).tolist())
     else:
         frames = reader.get_frames([int(i) for i in indices])  # (T, H, W, 3) uint8
-    return transform(to_video_tensor(frames)).as_subclass(torch.Tensor)  # (T, 3, S, S)
+    motion = motion_input(frames, spec.motion)
+    if motion is None:
+        return Clip(transform(to_video_tensor(frames)).as_subclass(torch.Tensor))  # (T, 3, S, S)
+    if motion.dtype == np.uint8:  # flow images: the same crop (and flip) as the frames, in one call
+        clip, flow = transform(to_video_tensor(frames), to_video_tensor(motion))
+        return Clip(clip.as_subclass(torch.Tensor), flow.as_subclass(torch.Tensor))
+    return Clip(transform(to_video_tensor(frames)).as_subclass(torch.Tensor), torch.from_numpy(motion))
+
+
+def load_clip(video, spec: ClipSpec, transform: Callable, **kw) -> torch.Tensor:
+    """``read_clip(...).frames``: float (T, 3, S, S), for callers that need no motion input."""
+    return read_clip(video, spec, transform, **kw).frames
 
 
 def load_views(
@@ -144,6 +169,10 @@ def load_views(
     ``views`` clips spread over the time range (``view_indices``); a ``transform`` that
     returns C crops per frame (``three_crop_transform``) gives N = views x C, view-major.
     """
+    if spec.motion in ("flow", "flow_stats"):
+        # Motion is computed between consecutive sampled frames of one clip; several views
+        # would need it per view. One view (and one crop) goes through read_clip instead.
+        raise ValueError(f"test views and crops are not supported with motion={spec.motion!r} yet; use 1 view, 1 crop")
     if isinstance(video, (str, os.PathLike)):
         with open_video(video, spec.backend) as reader:
             return load_views(reader, spec, transform, views, start=start, end=end)

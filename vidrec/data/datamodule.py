@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 from vidrec.data.clips import ClipSpec
 from vidrec.data.datasets import ClipDataset, FeatureDataset, collate_clips
 from vidrec.data.decode import Backend
+from vidrec.data.motion import MotionInput
 from vidrec.data.manifest import ClipRecord, ManifestError, check_labels, read_classes, read_manifest
 from vidrec.data.sampling import Strategy
 from vidrec.data.transforms import IMAGENET, Normalization, three_crop_transform, train_transform
@@ -44,7 +45,8 @@ class VideoDataModule(pl.LightningDataModule):
             the training manifest if there is one, else the sorted set of training labels.
         classes / vocab: the class list and caption vocabulary, given (a checkpoint's) instead
             of read from the training manifest.
-        num_frames, sampling, stride, frame_size, resize, backend: the ``ClipSpec``.
+        num_frames, sampling, stride, frame_size, resize, backend, motion: the ``ClipSpec``
+            (``motion`` is linked from the model by the CLI).
         hflip: random horizontal flips in training. Turn off when classes differ by
             direction (left/right), since a flip swaps them.
         color_jitter: strength of random colour jitter in training (0 = off).
@@ -76,6 +78,7 @@ class VideoDataModule(pl.LightningDataModule):
         color_jitter: float = 0.0,
         crop_scale: tuple[float, float] = (0.5, 1.0),
         backend: Backend | None = _DEFAULT.backend,
+        motion: MotionInput = _DEFAULT.motion,
         batch_size: int = 16,
         num_workers: int = 2,
         pin_memory: bool = True,
@@ -95,7 +98,7 @@ class VideoDataModule(pl.LightningDataModule):
         # normalisation, classes and vocabulary are the model's to tell (it saves them).
         self.save_hyperparameters(ignore=["normalization", "classes", "vocab"])
         self.manifests = {"train": train_manifest, "val": val_manifest, "test": test_manifest, "predict": predict_manifest}
-        self.spec = ClipSpec(num_frames, sampling, stride, frame_size, resize, backend)
+        self.spec = ClipSpec(num_frames, sampling, stride, frame_size, resize, backend, motion)
         self.hflip, self.color_jitter, self.crop_scale = hflip, color_jitter, tuple(crop_scale)
         self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
         self.persistent_workers = persistent_workers and num_workers > 0

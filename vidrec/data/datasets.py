@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vidrec.data.clips import ClipSpec, SkippedClip, load_clip, load_views
+from vidrec.data.clips import ClipSpec, SkippedClip, load_views, read_clip
 from vidrec.data.decode import VideoDecodeError
 from vidrec.data.manifest import ClipRecord
 from vidrec.data.vocab import Vocab
@@ -57,7 +57,8 @@ class ClipDataset(_CaptionMixin, Dataset):
     """Decodes the ``spec``'s T sampled frames per clip and applies ``transform``.
 
     Item: ``frames`` float (T, 3, S, S), ``label`` int (-1 if none), ``captions`` list[str],
-    ``caption_ids`` list[int], ``video`` str, ``index`` int.
+    ``caption_ids`` list[int], ``video`` str, ``index`` int; and ``motion`` (flow images
+    (T, 3, S, S) or flow statistics (T, 63)) when the spec asks for a data-side motion input.
 
     For evaluation with ``views`` > 1, or a ``transform`` that crops several times
     (``three_crop_transform``), ``frames`` holds every view: (N, T, 3, S, S).
@@ -109,17 +110,20 @@ class ClipDataset(_CaptionMixin, Dataset):
         if self.seed is not None:
             # torchvision's random transforms draw from torch's global generator.
             torch.manual_seed(int(rng.integers(2**31)))
+        motion = None
         try:
             if self.views > 1:
                 clip = load_views(record.video, self.spec, self.transform, self.views, start=record.start, end=record.end)  # (N, T, 3, S, S)
             else:  # (T, 3, S, S); a cropping transform gives its crops as views: (C, T, 3, S, S)
-                clip = load_clip(
+                loaded = read_clip(
                     record.video, self.spec, self.transform, start=record.start, end=record.end, train=self.train, rng=rng
                 )
+                clip, motion = loaded.frames, loaded.motion
         except VideoDecodeError as e:
             warnings.warn(f"skipping clip: {e}", stacklevel=2)
             return skipped_item(record, index, e.reason)
         return {
+            **({"motion": motion} if motion is not None else {}),
             "frames": clip,
             "label": label_index(record, self.class_to_idx),
             "captions": list(record.captions),
@@ -172,7 +176,7 @@ class FeatureDataset(_CaptionMixin, Dataset):
 def collate_clips(items: list[dict]) -> dict:
     """Stack good items; failed ones go to ``skipped`` as ``SkippedClip``s.
 
-    Batch: ``frames`` (B, T, 3, H, W) or ``features`` (B, T, D), ``label`` (B,),
+    Batch: ``frames`` (B, T, 3, H, W) [+ ``motion``] or ``features`` (B, T, D), ``label`` (B,),
     ``caption_ids`` (B, L) padded with 0 (empty rows are all padding), ``captions``,
     ``video``, ``index`` lists; ``skipped`` and ``skipped_index`` lists; ``size`` = B.
     """
@@ -183,6 +187,8 @@ def collate_clips(items: list[dict]) -> dict:
         return batch
     key = "features" if "features" in good[0] else "frames"
     batch[key] = torch.stack([it[key] for it in good])
+    if "motion" in good[0]:
+        batch["motion"] = torch.stack([it["motion"] for it in good])  # (B, T, 3, S, S) or (B, T, 63)
     batch["label"] = torch.tensor([it["label"] for it in good], dtype=torch.long)
     # At least 2 columns: the decoder reads ids[:, :-1] and predicts ids[:, 1:].
     batch["caption_ids"] = Vocab.pad_batch([it["caption_ids"] for it in good], min_length=2)

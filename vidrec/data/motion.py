@@ -19,6 +19,9 @@ from typing import Literal
 import numpy as np
 
 __all__ = [
+    "MotionInput",
+    "FLOW_STATS_DIM",
+    "motion_input",
     "frame_differences",
     "optical_flow",
     "flow_to_image",
@@ -30,6 +33,16 @@ __all__ = [
 ]
 
 FlowMethod = Literal["dis", "farneback"]
+
+#: What the temporal model gets besides the RGB features (``--model.motion``):
+#: ``none``; ``feature_diff``, differences of consecutive backbone features (computed by the
+#: model, nothing decoded); ``flow``, DIS optical flow rendered as images and run through the
+#: same frozen CNN; ``flow_stats``, CNN-free flow statistics (``flow_statistics``).
+MotionInput = Literal["none", "feature_diff", "flow", "flow_stats"]
+
+# Flow is computed on frames this many pixels on their short side: the rendering and the
+# statistics are scaled to the frame size anyway, and DIS costs grow with the pixel count.
+_FLOW_SIDE = 112
 
 
 def _check_frames(frames: np.ndarray) -> None:
@@ -161,3 +174,50 @@ def camera_motion(frames: np.ndarray, method: FlowMethod = "dis", step: int = 4)
     geo = np.stack([tx, ty, a00 + a11, a10 - a01, a00 - a11, a01 + a10], axis=1) * (100.0 / frames.shape[2])
     colour = (frames[1:].astype(np.float32) - frames[:-1].astype(np.float32)).mean(axis=(1, 2)) * (100.0 / 255.0)
     return np.concatenate([geo, colour], axis=1).astype(np.float32)  # (T-1, 9)
+
+
+FLOW_STATS_DIM = 6 * 3 * 3 + 9  # motion_descriptor on a 3x3 grid + camera_motion
+
+
+def flow_statistics(frames: np.ndarray, method: FlowMethod = "dis") -> np.ndarray:
+    """``motion_descriptor`` (3x3 grid) and ``camera_motion`` of one flow pass: uint8 (T, H, W, 3) -> float32 (T-1, 63)."""
+    grid = motion_descriptor(frames, 3, method)  # (T-1, 54)
+    camera = camera_motion(frames, method)  # (T-1, 9)
+    return np.concatenate([grid, camera], axis=1)
+
+
+def _small(frames: np.ndarray) -> np.ndarray:
+    """Frames resized so the short side is ``_FLOW_SIDE`` (never enlarged)."""
+    import cv2
+
+    h, w = frames.shape[1:3]
+    scale = _FLOW_SIDE / min(h, w)
+    if scale >= 1:
+        return frames
+    size = (max(round(w * scale), 1), max(round(h * scale), 1))
+    return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
+
+
+def motion_input(frames: np.ndarray, kind: MotionInput) -> np.ndarray | None:
+    """The data-side motion input for the T sampled frames of a clip, one step per frame.
+
+    ``flow``: uint8 (T, H, W, 3) flow images (for the backbone, transformed like the frames);
+    ``flow_stats``: float32 (T, 63). Step t is the motion from frame t-1 to frame t; step 0
+    has none (grey image / zeros), so the result lines up with the frames. ``none`` and
+    ``feature_diff`` need nothing from the data: None.
+    """
+    if kind in ("none", "feature_diff"):
+        return None
+    if frames.shape[0] < 2:  # a one-frame clip shows no motion
+        steps = None
+    elif kind == "flow":
+        steps = flow_images(frames)  # (T-1, H, W, 3) at the frames' own size
+    else:
+        steps = flow_statistics(_small(frames))  # (T-1, 63)
+    if kind == "flow":
+        first = np.full((1, *frames.shape[1:]), 128, np.uint8)
+    elif kind == "flow_stats":
+        first = np.zeros((1, FLOW_STATS_DIM), np.float32)
+    else:
+        raise ValueError(f"unknown motion input {kind!r}; expected none, feature_diff, flow or flow_stats")
+    return first if steps is None else np.concatenate([first, steps], axis=0)

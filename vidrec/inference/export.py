@@ -188,6 +188,11 @@ def export_onnx(
             f"{ckpt_path}: this model has no action head (trained without classes, caption-only); "
             "ONNX export covers the action classifier only"
         )
+    if net.motion in ("flow", "flow_stats"):
+        raise ValueError(
+            f"{ckpt_path}: this model reads a {net.motion!r} motion input computed from the decoded frames; "
+            "ONNX export covers models whose only input is the frames (motion none or feature_diff)"
+        )
     num_frames = int(num_frames if num_frames is not None else ckpt.clip.num_frames)
     height, width = _frame_hw(frame_size if frame_size is not None else ckpt.clip.frame_size)
     if num_frames < 1:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from vidrec.checkpoint import CaptionSettings, load_checkpoint
-from vidrec.data.clips import ClipSpec, load_clip, load_views
+from vidrec.data.clips import ClipSpec, load_clip, load_views, read_clip
 from vidrec.data.decode import VideoDecodeError, open_video
 from vidrec.data.transforms import Normalization, three_crop_transform
 from vidrec.data.vocab import Vocab
@@ -83,6 +83,8 @@ class Predictor:
     ):
         if views < 1 or crops not in (1, 3):
             raise ValueError(f"views must be >= 1 and crops 1 or 3, got {views} and {crops}")
+        if (views > 1 or crops > 1) and clip.motion in ("flow", "flow_stats"):
+            raise ValueError(f"views and crops are not supported with motion={clip.motion!r} yet")
         if caption.beam_size < 1:
             raise ValueError(f"beam_size must be >= 1, got {caption.beam_size}")
         self.device = resolve_device(device)
@@ -126,9 +128,20 @@ class Predictor:
         return load_clip(reader, self.clip, self.transform, indices=indices).to(self.device)
 
     @torch.inference_mode()
-    def _features(self, frames: torch.Tensor) -> torch.Tensor:
-        """(B, T, 3, S, S) -> (B, T, D) per-frame backbone features."""
-        return self.net.backbone(frames)
+    def _features(self, frames: torch.Tensor, motion: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, 3, S, S) [+ data-side motion (B, T, ...)] -> (B, T, D [+ M]) per-frame features."""
+        return self.net.frame_features(frames, motion)
+
+    @property
+    def _data_motion(self) -> bool:
+        """The model reads a motion input computed from the decoded frames (flow), not just features."""
+        return self.clip.motion in ("flow", "flow_stats")
+
+    def _clip_features(self, reader_or_path, **kw) -> torch.Tensor:
+        """One clip's per-frame features (1, T, D [+ M]), read with its motion input: ``read_clip`` keywords."""
+        clip = read_clip(reader_or_path, self.clip, self.transform, **kw)
+        motion = clip.motion[None].to(self.device) if clip.motion is not None else None
+        return self._features(clip.frames[None].to(self.device), motion)
 
     @torch.inference_mode()
     def _heads(self, features: torch.Tensor, views: int = 1) -> tuple[torch.Tensor | None, list[str | None]]:
@@ -209,13 +222,17 @@ class Predictor:
             clips, rows = [], []
             for j, video in enumerate(batch):
                 try:
-                    clips.append(load_views(video, self.clip, self.view_transform, self.views))  # (N, T, 3, S, S)
+                    if self._data_motion:  # frames and their motion input, one view
+                        clips.append(self._clip_features(video))  # (1, T, D + M)
+                    else:
+                        clips.append(load_views(video, self.clip, self.view_transform, self.views))  # (N, T, 3, S, S)
                     rows.append(j)
                 except Exception as e:  # one bad file must not stop the others
                     results[j] = self._failure(video, e)
             if clips:
-                x = torch.stack(clips).to(self.device).flatten(0, 1)  # (B*N, T, 3, S, S)
-                probs, captions = self._heads(self._features(x), views=clips[0].shape[0])
+                x = torch.stack(clips).to(self.device).flatten(0, 1)  # (B*N, T, 3, S, S) or (B, T, D + M)
+                features = x if self._data_motion else self._features(x)
+                probs, captions = self._heads(features, views=clips[0].shape[0])
                 for k, j in enumerate(rows):
                     results[j] = Prediction(
                         video=str(batch[j]),
@@ -235,6 +252,8 @@ class Predictor:
                 plan = window_plan(n, fps, self.clip.num_frames, window, stride)
                 if plan is None:
                     windows = [self._whole_as_window(reader, duration, stats)]
+                elif self._data_motion:
+                    windows = list(self._windows_one_by_one(reader, plan, duration, stats))
                 else:
                     windows = list(self._stream_windows(reader, plan, duration, stats))
         except Exception as e:
@@ -258,10 +277,22 @@ class Predictor:
 
     def _whole_as_window(self, reader, duration: float, stats: PredictionStats) -> Window:
         """A video shorter than one window: one window over all of it, sampled as whole-video prediction samples."""
-        clip = load_clip(reader, self.clip, self.transform)  # (T, 3, S, S); a short video repeats frames
-        probs, captions = self._heads(self._features(clip[None].to(self.device)))
+        probs, captions = self._heads(self._clip_features(reader))  # a short video repeats frames
         stats.frames_encoded = stats.grid_frames = stats.max_buffered_frames = self.clip.num_frames
         return Window(0.0, duration, probs[0] if probs is not None else None, captions[0])
+
+    def _windows_one_by_one(self, reader, plan: WindowPlan, duration: float, stats: PredictionStats) -> Iterator[Window]:
+        """Each window decoded on its own: a data-side motion input is computed between a
+        window's own consecutive frames, so windows cannot share per-frame work."""
+        T = self.clip.num_frames
+        for s in plan.starts:
+            features = self._clip_features(reader, indices=[plan.frame(c) for c in range(s, s + T)])  # (1, T, D + M)
+            probs, captions = self._heads(features)
+            stats.frames_encoded += T
+            stats.max_buffered_frames = max(stats.max_buffered_frames, T)
+            start = s * plan.cell
+            yield Window(start, min(start + plan.window, duration), probs[0] if probs is not None else None, captions[0])
+        stats.grid_frames = len({plan.frame(c) for c in plan.cells()})
 
     def _stream_windows(self, reader, plan: WindowPlan, duration: float, stats: PredictionStats) -> Iterator[Window]:
         """Decode the grid frames in order, encode each once, yield each window's prediction."""

@@ -9,8 +9,8 @@ Links:
 - with ``--ckpt_path``, the checkpoint's class list and vocabulary go to the datamodule
   instead: a checkpoint is scored with the labels it was trained on, whatever order another
   manifest would sort them into, and needs no training manifest;
-- the backbone's input normalisation goes from the model's settings to the datamodule when
-  the config is parsed, so the datamodule never has to look at the model.
+- the backbone's input normalisation and the motion input go from the model's settings to the
+  datamodule when the config is parsed, so the datamodule never has to look at the model.
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ def _normalization(backbone: str, weights: str) -> Normalization:
 class VidRecCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.link_arguments(("model.backbone", "model.weights"), "data.normalization", compute_fn=_normalization)
+        # The motion input is the model's choice; the data computes it (flow) from the frames it samples.
+        parser.link_arguments("model.motion", "data.motion")
         parser.link_arguments("data.classes", "model.classes", apply_on="instantiate")
         parser.link_arguments("data.vocab_tokens", "model.vocab", apply_on="instantiate")
         parser.link_arguments("data.max_caption_len", "model.max_caption_len", apply_on="instantiate")

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 
 from vidrec.data.datasets import ClipDataset, FeatureDataset, collate_clips
 from vidrec.models.backbone import FrozenBackbone
+from vidrec.models.net import frame_features
 
 __all__ = ["FeatureCache", "backbone_key", "serve_cached_features"]
 
@@ -39,7 +40,9 @@ def _setting(dataset: ClipDataset) -> str:
     """What a dataset does to a video before the backbone: train/eval, sampling, seed, transform."""
     spec = dataset.spec
     mode = "train" if dataset.train else "eval"
-    views = f"|views={dataset.views}" if dataset.views > 1 else ""  # absent for one view: older caches stay valid
+    # Absent at their defaults, so caches written before these settings existed stay valid.
+    views = f"|views={dataset.views}" if dataset.views > 1 else ""
+    views += f"|motion={spec.motion}" if spec.motion in ("flow", "flow_stats") else ""
     return f"{mode}|{spec.sampling}|T={spec.num_frames}|stride={spec.stride}|seed={dataset.seed}{views}|{dataset.transform!r}"
 
 
@@ -142,7 +145,9 @@ class FeatureCache:
                     continue
                 frames = batch["frames"].to(device)  # (B, T, 3, S, S), or (B, N, T, 3, S, S) with test views
                 lead = frames.shape[:-4]
-                feats = self.backbone(frames.flatten(0, len(lead) - 1)).unflatten(0, lead)  # (B, [N,] T, D)
+                motion = batch["motion"].to(device) if "motion" in batch else None  # one view only
+                feats = frame_features(self.backbone, frames.flatten(0, len(lead) - 1), motion, dataset.spec.motion)
+                feats = feats.unflatten(0, lead)  # (B, [N,] T, D [+ M])
                 for j, i in enumerate(batch["index"]):  # dataset indices
                     self._save(self.path(dataset, i, view), {"features": feats[j].half().cpu()})
                 done += batch["size"]

@@ -90,6 +90,8 @@ class VidRecModule(pl.LightningModule):
         caption_hidden_size: int = 512,
         caption_dropout: float = 0.3,
         caption_attention: bool = False,
+        motion: Literal["none", "feature_diff", "flow", "flow_stats"] = "none",
+        motion_hidden_size: int = 128,
         caption_weight: float = 1.0,
         label_smoothing: float = 0.0,
         beam_size: int = 1,
@@ -170,7 +172,7 @@ class VidRecModule(pl.LightningModule):
                 frames=flat if frames is not None else None, features=flat if features is not None else None
             )
             return sequence.unflatten(0, (b, n)), encoding.unflatten(0, (b, n))
-        return self.net.encode(frames=frames, features=features)
+        return self.net.encode(frames=frames, features=features, motion=batch.get("motion"))
 
     def _caption(self, encoding: torch.Tensor, sequence: torch.Tensor) -> list[str]:
         """Captions of the first view of each clip, decoded as the hyperparameters say."""
