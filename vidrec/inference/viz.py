@@ -1,4 +1,4 @@
-"""Pictures of predictions: the probability timeline and annotated video frames."""
+"""Pictures of predictions: the probability timeline (optionally with the temporal model's gates), annotated video frames."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 
 from vidrec.data.video_io import open_video_writer  # noqa: E402
 
-__all__ = ["annotate_video", "plot_timeline"]
+__all__ = ["annotate_video", "plot_timeline", "timeline_figure", "plot_gates", "gates_figure"]
 
 
 # --------------------------------------------------------------------------------------
@@ -158,35 +158,104 @@ def _timeline_series(prediction):
     return centres, series
 
 
-def plot_timeline(prediction, path, top: int = 5):
-    """Line plot of the ``top`` classes' probabilities over the video (at window centres).
+def _draw_gates(ax, activity) -> list:
+    """Gate means (left axis, 0..1) and state norms (right axis) over time on ``ax``; returns every axis drawn on."""
+    marker = "o" if len(activity.times) <= 40 else None
+    cmap = plt.get_cmap("Dark2")
+    for k, (name, y) in enumerate(activity.gates.items()):
+        ax.plot(activity.times, y, label=name.replace("_", " "), color=cmap(k % 8), linewidth=1.8, marker=marker, markersize=3)
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel("gate (mean over units)")
+    ax.grid(True, alpha=0.3)
+    # Norms are unbounded: their own axis, so they do not flatten the gates' 0..1 range.
+    norm_ax = ax.twinx()
+    for name, y in activity.norms.items():
+        norm_ax.plot(activity.times, y, label=name.replace("_", " "), color="black", linestyle="--", linewidth=1.5)
+    norm_ax.set_ylim(0, max(1e-6, max((float(np.max(y)) for y in activity.norms.values()), default=1.0)) * 1.1)
+    norm_ax.set_ylabel("state norm")
+    handles = [h for a in (ax, norm_ax) for h in a.get_legend_handles_labels()[0]]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.08, 1.0), fontsize=9, frameon=False)
+    return [ax, norm_ax]
 
-    Classes are ranked by their highest probability in any window. Needs a prediction made
-    with windows. Saves a PNG at ``path`` and returns ``path``.
-    """
+
+def timeline_figure(prediction, top: int = 5, gates=None):
+    """The timeline picture as a matplotlib ``Figure`` (the caller closes it): the ``top``
+    classes' probabilities at window centres, and with ``gates`` (a
+    ``vidrec.inference.gate_activity.GateActivity``) a second panel under it, on the same time
+    axis, with the temporal model's per-frame gate means and state norm."""
     from pathlib import Path
 
     if not prediction.timeline:
         raise ValueError(f"{prediction.video}: no timeline to plot (predict with a window)")
     centres, series = _timeline_series(prediction)
     ranked = sorted(series, key=lambda c: -np.nanmax(series[c]))[:top]
-    fig, ax = plt.subplots(figsize=(10, 4.2))
-    try:
-        cmap = plt.get_cmap("tab10")
-        for k, label in enumerate(ranked):
-            y = series[label]
-            marker = "o" if len(centres) <= 40 else None
-            ax.plot(centres, y, label=f"{label} (max {np.nanmax(y):.2f})", color=cmap(k % 10), linewidth=2,
-                    marker=marker, markersize=4)
-        end = max(w.end for w in prediction.timeline)
-        ax.set_xlim(0, max(end, 1e-6))
-        ax.set_ylim(0, 1.02)
+    if gates is None:
+        fig, ax = plt.subplots(figsize=(10, 4.2))
+    else:
+        fig, (ax, gate_ax) = plt.subplots(2, 1, figsize=(10, 6.8), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    cmap = plt.get_cmap("tab10")
+    for k, label in enumerate(ranked):
+        y = series[label]
+        marker = "o" if len(centres) <= 40 else None
+        ax.plot(centres, y, label=f"{label} (max {np.nanmax(y):.2f})", color=cmap(k % 10), linewidth=2,
+                marker=marker, markersize=4)
+    end = max(w.end for w in prediction.timeline)
+    ax.set_xlim(0, max(end, 1e-6))
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel("probability")
+    ax.set_title(Path(str(prediction.video)).name)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
+    if gates is None:
         ax.set_xlabel("time (s) — window centres")
-        ax.set_ylabel("probability")
-        ax.set_title(Path(str(prediction.video)).name)
-        ax.grid(True, alpha=0.3)
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
-        fig.tight_layout()
+    else:
+        _draw_gates(gate_ax, gates)
+        gate_ax.set_xlabel("time (s) — window centres (top), whole-video sampled frames (bottom)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_timeline(prediction, path, top: int = 5, gates=None):
+    """Line plot of the ``top`` classes' probabilities over the video (at window centres).
+
+    Classes are ranked by their highest probability in any window. Needs a prediction made
+    with windows. With ``gates`` (a ``GateActivity``, from ``gate_activity(predictor, video)``;
+    None for a model without gates), a panel underneath shows the LSTM's input, forget and
+    output gates and cell-state norm per sampled frame (GRU: update and reset gates, hidden
+    norm). Saves a PNG at ``path`` and returns ``path``.
+    """
+    from pathlib import Path
+
+    fig = timeline_figure(prediction, top, gates)
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120)
+    finally:
+        plt.close(fig)
+    return path
+
+
+def gates_figure(activity, title: str | None = None, highlight: tuple[float, float] | None = None):
+    """A ``GateActivity`` on its own as a ``Figure`` (the caller closes it); ``highlight`` shades
+    the time range ``(start, end)`` seconds, e.g. where the clip's decisive event is."""
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    if highlight is not None:
+        ax.axvspan(*highlight, color="gold", alpha=0.25, linewidth=0)
+    _draw_gates(ax, activity)
+    ax.set_xlim(float(np.min(activity.times)), float(np.max(activity.times)) + 1e-6)
+    ax.set_xlabel("time (s) — sampled frames")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_gates(activity, path, title: str | None = None, highlight: tuple[float, float] | None = None):
+    """Save ``gates_figure(activity, title, highlight)`` as a PNG at ``path``; returns ``path``."""
+    from pathlib import Path
+
+    fig = gates_figure(activity, title, highlight)
+    try:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=120)
     finally:
