@@ -305,6 +305,7 @@ def test_extract_bad_usage_exits_2(tiny_checkpoint, clips, tmp_path, capsys):
     assert "bad.ckpt" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a fresh interpreter: ~9 s of imports on a 2-core machine
 def test_infer_py_extract_imports_no_lightning(tiny_checkpoint, clips, tmp_path):
     # Features are for use outside vidrec: exporting them must not need the trainer.
     out = tmp_path / "sub"

@@ -37,13 +37,16 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Iterator, Sequence, get_args
+from typing import Callable, Iterator, Sequence, get_args
 
 from vidrec.data.clips import frame_range
 from vidrec.data.decode import Backend, FrameCountError, VideoDecodeError, open_video, short
 from vidrec.data.manifest import ClipRecord, ManifestError, read_classes, read_manifest, write_manifest
 
-__all__ = ["DROPS", "WARNS", "Problem", "VideoProbe", "ClipCheck", "CheckReport", "probe_video", "judge", "check_manifest", "main"]
+__all__ = [
+    "DROPS", "WARNS", "Problem", "VideoProbe", "ClipCheck", "CheckReport",
+    "probe_video", "probe_videos", "judge", "check_manifest", "write_report", "print_summary", "main",
+]
 
 #: problem kinds that drop a clip from clean.jsonl
 DROPS = ("missing", "empty", "unreadable", "too_short", "unknown_label", "start_past_end")
@@ -277,7 +280,7 @@ def check_manifest(
     backend: Backend | None = None,
     workers: int = 1,
     strict: bool = False,
-    progress=None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> CheckReport:
     """Read and check a manifest; raises ``ManifestError`` for a missing or malformed one.
 

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from vidrec.data.decode import VideoDecodeError, check_file, check_indices, short
+from vidrec.data.video_reader import VideoDecodeError, check_file, check_indices, short
 from vidrec.data.decode_opencv import OpenCVReader
 
 __all__ = ["DecordReader"]

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from vidrec.data.decode import FrameCountError, VideoDecodeError, check_file, check_indices, count_decodable
+from vidrec.data.video_reader import FrameCountError, VideoDecodeError, check_file, check_indices, count_decodable
 
 __all__ = ["OpenCVReader"]
 

@@ -18,7 +18,7 @@ from vidrec.data.decode import open_video
 from vidrec.models.gates import gate_summary, gru_gates, lstm_gates
 from vidrec.models.temporal import TemporalEncoder
 
-__all__ = ["GateActivity", "gate_activity", "gate_activity_from_features"]
+__all__ = ["GateActivity", "gate_activity", "gate_activity_from_features", "has_gates"]
 
 
 @dataclass
@@ -45,6 +45,12 @@ class GateActivity:
         return {k: v for k, v in self.series.items() if k.endswith("_norm")}
 
 
+def has_gates(temporal: TemporalEncoder) -> bool:
+    """Whether ``temporal`` has gates to show: an LSTM or a GRU (not ``mean``, not the tanh ``rnn``)."""
+    # exact types, not isinstance: nn.LSTM, nn.GRU and nn.RNN are all RNNBase subclasses
+    return type(temporal.rnn) in (nn.LSTM, nn.GRU)
+
+
 @torch.no_grad()
 def gate_activity_from_features(temporal: TemporalEncoder, features: torch.Tensor, times: np.ndarray) -> GateActivity | None:
     """Gates of ``temporal`` reading one clip's features ``(T, D)`` (or ``(1, T, D)``).
@@ -55,7 +61,6 @@ def gate_activity_from_features(temporal: TemporalEncoder, features: torch.Tenso
     """
     x = features.float().reshape(1, *features.shape[-2:])  # (1, T, D)
     rnn = temporal.rnn
-    # exact types, not isinstance: nn.LSTM and nn.GRU both subclass RNNBase, and so does nn.RNN
     if type(rnn) is nn.LSTM:
         summary = gate_summary(lstm_gates(rnn, x))
     elif type(rnn) is nn.GRU:
@@ -77,7 +82,7 @@ def gate_activity(predictor, video: str | os.PathLike) -> GateActivity | None:
     model; raises ``VideoDecodeError`` for a file that cannot be read.
     """
     net = predictor.net
-    if net.temporal.rnn is None:  # order-blind mean: no recurrence, nothing to show
+    if not has_gates(net.temporal):  # no decoding for a model with nothing to show
         return None
     with open_video(video, predictor.clip.backend) as reader:
         indices = clip_indices(reader, predictor.clip)  # (T,) the evaluation clip's frames
