@@ -2,7 +2,7 @@
 top-1 and "does the caption name the right action" on seen and unseen sources.
 
     python -m benchmarks.real_footage --out data/real_footage
-    python -m benchmarks.real_footage_eval --data data/real_footage --config configs/custom.yaml [--folds 0 1 2] [--seeds 0 1 2]
+    python -m benchmarks.real_footage_eval --data data/real_footage --config configs/custom.yaml [--folds 0 1 2] [--seeds 0 1 2] [train.py args]
 
 Unseen = every clip of the fold's two held-out source videos (never in training); seen = other
 segments of the training sources. A caption names the right action when it holds one of the
@@ -94,10 +94,10 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--folds", type=int, nargs="+", default=list(range(len(FOLDS))))
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--out", default="runs/real_footage")
-    p.add_argument("extra", nargs="*", help="more train.py arguments, e.g. --model.temporal mean")
-    args = p.parse_args(argv)
-    runs = [run_fold(Path(args.data), args.config, f, s, Path(args.out), args.extra) for f in args.folds for s in args.seeds]
-    result = {"config": args.config, "extra": args.extra, "runs": runs, "summary": summary(runs)}
+    # Anything else is handed to train.py, e.g. --model.temporal mean
+    args, extra = p.parse_known_args(argv)
+    runs = [run_fold(Path(args.data), args.config, f, s, Path(args.out), extra) for f in args.folds for s in args.seeds]
+    result = {"config": args.config, "extra": extra, "runs": runs, "summary": summary(runs)}
     print(json.dumps(result["summary"], indent=1))
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "result.json").write_text(json.dumps(result, indent=1))

@@ -141,7 +141,10 @@ def test_memory_demo_quick_runs_end_to_end(tmp_path, capsys):
     assert json.loads((tmp_path / "results.json").read_text())["results"] == results
     assert table in capsys.readouterr().out
 
-    # A second run reuses the clips and the cached features.
-    main(["--quick", "--out", str(tmp_path), "--lengths", "8"])
+    # A second run reuses the clips and the cached features, and measures the same.
+    again = main(["--quick", "--out", str(tmp_path), "--lengths", "8"])
     out = capsys.readouterr().out
     assert "generated" not in out and "backbone features" not in out
+    first = {r["temporal"]: r for r in results if r["num_frames"] == 8}
+    for r in again["results"]:
+        assert {**r, "seconds": 0} == {**first[r["temporal"]], "seconds": 0}

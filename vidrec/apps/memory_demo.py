@@ -67,10 +67,6 @@ class DemoSettings:
     batch_size: int = 16  # 280 training clips: 18 steps an epoch (at 32, 30 epochs left the LSTM still climbing)
     hidden_size: int = 128
     seed: int = 0
-    # z-score every feature dimension with the training split's statistics before the temporal
-    # model. Off by default, as in training (raw features); on, it shows how much of a model's
-    # trouble is saturation (a tanh RNN on raw features of std ~5 over 1008 dimensions).
-    standardize: bool = False
 
     @classmethod
     def quick(cls) -> "DemoSettings":
@@ -175,11 +171,8 @@ def train_temporal(
     uniformly sampled frames; returns the test result of the best-validation epoch and that model."""
     t0 = time.perf_counter()
     torch.manual_seed(settings.seed)  # the same initial draws and batch order for every kind and T
+    # Raw features, as the LightningModule feeds them (no standardisation).
     x = {name: s.sampled(num_frames) for name, s in splits.items()}  # (N, T, D) each
-    if settings.standardize:
-        flat = splits["train"].features.flatten(0, 1)  # (N * n, D): every training frame
-        mean, std = flat.mean(0), flat.std(0).clamp_min(1e-3)  # (D,) each
-        x = {name: (v - mean) / std for name, v in x.items()}
     y = {name: s.labels for name, s in splits.items()}
     temporal = TemporalEncoder(
         x["train"].shape[-1], temporal=kind, hidden_size=settings.hidden_size, temporal_dropout=training["temporal_dropout"]
@@ -284,7 +277,8 @@ def _features(data: Path, out: Path, backbone_args: dict, settings: DemoSettings
         stored[name], stored[f"{name}_labels"] = s.features.half(), s.labels
     cache.parent.mkdir(parents=True, exist_ok=True)
     torch.save(stored, cache)
-    return splits
+    # Train on what the cache holds, so a first run and a rerun from the cache give the same numbers.
+    return {n: FeatureSplit(stored[n].float(), s.labels) for n, s in splits.items()}
 
 
 def _gate_pictures(models: dict[str, _Classifier], test: FeatureSplit, settings: DemoSettings, out: Path) -> list[str]:
@@ -316,14 +310,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--num-clips", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--standardize", action="store_true", help="z-score features with the training split's statistics")
     parser.add_argument("--quick", action="store_true", help="tiny run for tests (T 4 and 8, 24 clips, 2 epochs)")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     settings = DemoSettings.quick() if args.quick else DemoSettings()
     overrides = {
         "lengths": tuple(args.lengths) if args.lengths else None, "num_clips": args.num_clips, "epochs": args.epochs,
-        "seed": args.seed, "standardize": args.standardize or None,
+        "seed": args.seed,
     }
     settings = DemoSettings(**{**asdict(settings), **{k: v for k, v in overrides.items() if v is not None}})
     if max(settings.lengths) > settings.clip_frames:
@@ -334,7 +327,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     _dataset(data, settings)
     classes = read_classes(data / "classes.txt")
-    splits = _features(data, out, backbone_settings(Path(args.config)), settings, classes)
+    backbone = backbone_settings(Path(args.config))
+    splits = _features(data, out, backbone, settings, classes)
     training = _training_settings(Path(args.config))
 
     results: list[RunResult] = []
@@ -357,7 +351,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"\n[memory] {counts} clips of {settings.clip_frames} frames; event in the first {event_length(settings.clip_frames)}\n")
     print(table)
     print(f"[memory] done in {elapsed / 60:.1f} min; table {out / 'table.md'}, plot {plot}, gates {', '.join(gates)}")
-    summary = {"settings": asdict(settings), "training": training, "results": [asdict(r) for r in results],
+    summary = {"settings": asdict(settings), "backbone": backbone, "training": training, "results": [asdict(r) for r in results],
                "table": str(out / "table.md"), "plot": str(plot), "gate_pictures": gates, "seconds": elapsed}
     (out / "results.json").write_text(json.dumps(summary, indent=2))
     return summary

@@ -78,8 +78,9 @@ def gate_activity(predictor, video: str | os.PathLike) -> GateActivity | None:
 
     The clip is the checkpoint's evaluation clip (one view, ``predictor.clip`` sampling and
     ``predictor.transform``), read through ``read_clip`` at the indices ``clip_indices``
-    chooses, so each value sits at its frame's time. Returns None for a ``mean`` or ``rnn``
-    model; raises ``VideoDecodeError`` for a file that cannot be read.
+    chooses, so each value sits at its frame's time. With a motion stream, these are the
+    appearance stream's gates (``net.temporal``), not ``net.motion_temporal``'s. Returns None
+    for a ``mean`` or ``rnn`` model; raises ``VideoDecodeError`` for a file that cannot be read.
     """
     net = predictor.net
     if not has_gates(net.temporal):  # no decoding for a model with nothing to show

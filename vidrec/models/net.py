@@ -54,8 +54,12 @@ class VideoRecognizer(nn.Module):
         caption_decoder: CaptionDecoder | None = None,
         motion: MotionInput = "none",
         motion_temporal: TemporalEncoder | None = None,
+        appearance_dropout: float = 0.0,
     ):
         super().__init__()
+        if not 0.0 <= appearance_dropout < 1.0:
+            raise ValueError(f"appearance_dropout must be in [0, 1), got {appearance_dropout}")
+        self.appearance_dropout = appearance_dropout
         if (motion == "none") != (motion_temporal is None):
             raise ValueError("a motion input needs its motion_temporal model, and only then")
         self.backbone = backbone
@@ -87,6 +91,13 @@ class VideoRecognizer(nn.Module):
         else:
             stream = features[..., self.backbone.out_dim :]  # (B, T, M)
         motion_sequence, motion_encoding = self.motion_temporal(stream)
+        if self.training and self.appearance_dropout > 0:
+            # Modality dropout: for some clips the heads see only the motion stream, so they
+            # cannot lean on what the training videos look like alone (which does not carry
+            # over to new footage); scaled like dropout, so evaluation needs no change.
+            keep = (torch.rand(encoding.shape[0], 1, device=encoding.device) >= self.appearance_dropout).float()
+            keep = keep / (1 - self.appearance_dropout)
+            sequence, encoding = sequence * keep[:, :, None], encoding * keep
         return torch.cat([sequence, motion_sequence], dim=-1), torch.cat([encoding, motion_encoding], dim=-1)
 
     def forward(self, frames: torch.Tensor | None = None, features: torch.Tensor | None = None) -> torch.Tensor:
@@ -138,4 +149,4 @@ def build_recognizer(hparams: Mapping[str, Any]) -> VideoRecognizer:
     out_dim = temporal.out_dim + (motion_temporal.out_dim if motion_temporal is not None else 0)
     head = ActionHead(out_dim, len(classes), **_own_args(ActionHead, hparams)) if classes else None
     decoder = CaptionDecoder(len(vocab), out_dim, **_own_args(CaptionDecoder, hparams)) if vocab else None
-    return VideoRecognizer(backbone, temporal, head, decoder, motion, motion_temporal)
+    return VideoRecognizer(backbone, temporal, head, decoder, motion, motion_temporal, hparams.get("appearance_dropout", 0.0))

@@ -67,6 +67,13 @@ class VidRecModule(pl.LightningModule):
     Loss = cross-entropy on labelled clips (``label_smoothing``) + ``caption_weight`` x token
     cross-entropy on clips with captions (padding ignored). A clip with only a label or only
     captions contributes only that term.
+
+    The network's hyperparameters keep their names all the way to the part that takes them
+    (``build_recognizer``): the backbone's (``backbone``, ``weights``, ``spatial_pooling``,
+    ``grid``, ``trainable_layers``, ``backbone_blocks``), the temporal model's (``temporal``,
+    ``hidden_size``, ``num_layers``, ``bidirectional``, ``temporal_dropout``,
+    ``temporal_pooling``), the motion stream's (``motion``, ``motion_hidden_size``,
+    ``appearance_dropout``), the heads' (``head_dropout``, ``caption_*``).
     """
 
     def __init__(
@@ -92,6 +99,7 @@ class VidRecModule(pl.LightningModule):
         caption_attention: bool = False,
         motion: Literal["none", "feature_diff", "flow", "flow_stats"] = "none",
         motion_hidden_size: int = 128,
+        appearance_dropout: float = 0.0,
         caption_weight: float = 1.0,
         label_smoothing: float = 0.0,
         beam_size: int = 1,
