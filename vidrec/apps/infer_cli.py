@@ -217,6 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     status = 1 if failed else 0
     if args.out or args.plot:
         from vidrec.inference import viz
+        from vidrec.inference.gate_activity import gate_activity
 
         good = [p for p in predictions if p.error is None]
         for p in good:
@@ -228,7 +229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     plot = Path(args.plot)
                     if len(videos) > 1:  # one plot per video: timeline_<video name>.png
                         plot = plot.with_name(f"{plot.stem}_{Path(p.video).stem}{plot.suffix or '.png'}")
-                    viz.plot_timeline(p, plot)
+                    # LSTM/GRU models: their gates over the video's sampled frames, under the timeline.
+                    viz.plot_timeline(p, plot, gates=gate_activity(predictor, p.video))
                     print(f"wrote timeline plot {plot}")
             except Exception as e:  # the predictions are still good and already printed
                 print(f"ERROR {p.video}: cannot write output: {e}", file=sys.stderr)
