@@ -84,11 +84,13 @@ class CaptionDecoder(nn.Module):
         Returns logits (B, L-1, V) predicting ``tokens[:, 1:]``.
         """
         self._check_frames(frames)
-        state = self._init_state(video)
         if self.attention is None:
+            # The projection before the initial state: autograd sums the gradient of `video`
+            # in graph order, and this order keeps training bit-identical to earlier releases.
             video_emb = torch.relu(self.video_proj(video))  # (B, E)
-            out, _ = self.lstm(self._step_inputs(tokens[:, :-1], video_emb), state)
+            out, _ = self.lstm(self._step_inputs(tokens[:, :-1], video_emb), self._init_state(video))
         else:  # the context depends on the previous word's state: one step at a time
+            state = self._init_state(video)
             steps = []
             for t in range(tokens.shape[1] - 1):
                 step, state = self.lstm(self._step_inputs(tokens[:, t : t + 1], self._attended(frames, state)), state)
