@@ -1,5 +1,6 @@
 """The web demo: upload a video (or pick a bundled example), see its top-5 actions, the
-generated caption and the video annotated with the prediction.
+generated caption, the video annotated with the prediction and, for an LSTM (or GRU) model,
+a chart of its gates over the sampled frames.
 
     python infer.py --demo --ckpt runs/demo/lstm.ckpt [--host 127.0.0.1 --port 7860]
 
@@ -9,9 +10,9 @@ unless asked for, and the theme uses system fonts, so the page works with no int
 Work per request is bounded: an upload is probed (size, frames, duration; no decoding) and
 refused, with a message, over ``max_pixels`` or ``max_seconds``; a video over 1280x720 worth
 of pixels (or with a short side over 720) is streamed once, a frame at a time, into a
-720p-sized working copy, which the model and the annotated video read, so no request holds
-a batch of full-resolution 4K frames; and at most ``concurrency`` requests run at once (the
-rest wait in a queue of ``max_queue``).
+720p-sized working copy, which the model, the gate chart (its T sampled frames only) and the
+annotated video read, so no request holds a batch of full-resolution 4K frames; and at most
+``concurrency`` requests run at once (the rest wait in a queue of ``max_queue``).
 
 Temporary files do not pile up: each request writes into its own folder under Gradio's upload
 folder, removed when the same browser session starts its next request or after ``cache_ttl``
@@ -58,6 +59,11 @@ MAX_SECONDS = 600.0
 # Frames over this many pixels (or with a short side over 720) are downscaled, aspect kept,
 # before the model or the annotation reads them: 4K -> 1280x720. The model itself sees ~128 px.
 WORK_PIXELS = 1280 * 720
+GATES_LABEL = "{kind} gates over the sampled frames"
+
+# pyplot keeps global state and Agg text rendering is not thread-safe: the gate charts of
+# concurrent requests are drawn and encoded one at a time.
+_PLOT_LOCK = threading.Lock()
 
 # System fonts only: Gradio's default theme is local, but a GoogleFont in a theme would make
 # every page load wait on fonts.googleapis.com when offline.
@@ -69,6 +75,7 @@ THEME = gr.themes.Default(
 CSS = """
 #caption textarea { font-size: 1.25rem; font-weight: 600; }
 #status textarea { font-family: ui-monospace, monospace; }
+#gates .matplotlib { padding-top: 1.75rem; }  /* below the block's label, which overlays the top */
 .vidrec-header { text-align: center; margin-bottom: 0.25rem; }
 .vidrec-header p { opacity: 0.8; }
 """
@@ -289,6 +296,42 @@ def _annotate(video_path: str | os.PathLike, prediction: Any, out_dir: Path, ste
     return shown
 
 
+def _gate_kind(predictor: Any) -> str | None:
+    """"LSTM" or "GRU" when ``predictor``'s temporal model has gates to chart, else None (a
+    ``mean`` or ``rnn`` model, or a predictor without a ``net.temporal``)."""
+    try:
+        from vidrec.inference.gate_activity import has_gates
+
+        temporal = predictor.net.temporal
+        return type(temporal.rnn).__name__ if has_gates(temporal) else None
+    except Exception:
+        return None
+
+
+def _gate_chart(predictor: Any, video_path: str | os.PathLike, plot: gr.Plot) -> tuple[Any, str | None]:
+    """(the gate chart of ``video_path``, encoded for ``plot``; None when there is none, the
+    reason it failed or None). ``gate_activity`` reads only the T frames the model samples; the
+    figure is rendered here, under ``_PLOT_LOCK``, and closed before it is handed over, so
+    pyplot keeps no figure per request and a drawing error cannot fail the request later in
+    Gradio's postprocessing. A failure is logged, never raised."""
+    try:
+        from vidrec.inference.gate_activity import gate_activity
+        from vidrec.inference.viz import gates_figure, plt
+
+        activity = gate_activity(predictor, video_path)
+        if activity is None or len(activity.times) == 0:
+            return None, None
+        with _PLOT_LOCK:
+            fig = gates_figure(activity)
+            try:
+                return plot.postprocess(fig), None  # PlotData: the image as a data URL
+            finally:
+                plt.close(fig)
+    except Exception as e:
+        log.exception("gate chart failed for %s", video_path)
+        return None, f"{type(e).__name__}: {e}"
+
+
 def _upload_folder() -> Path:
     """Gradio's upload and cache folder (``GRADIO_TEMP_DIR``, else ``<tmp>/gradio``)."""
     return Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio").resolve()
@@ -476,20 +519,25 @@ def build_app(predictor: Any, examples: list[str] | None = None, max_upload_mb: 
     workspace = _Workspace(cache_ttl)
     examples = workspace.stage_examples(list(examples))
     classes = list(getattr(predictor, "classes", None) or [])
+    gate_kind = _gate_kind(predictor)  # None: no gates (mean/rnn), the chart stays hidden
     # Gradio's queue already bounds each event's workers; this bounds the decoding, model and
     # encoding work of the upload and example events together.
     slots = threading.BoundedSemaphore(concurrency)
 
+    def chart(value: Any = None, shown: bool = True) -> dict:
+        """The gate chart's update: shown (empty when ``value`` is None) only for a gated model."""
+        return gr.update(value=value, visible=bool(gate_kind) and shown)
+
     def refuse(message: str):
         gr.Warning(message)
-        return None, "", None, f"✗ {message}"
+        return None, "", None, chart(), f"✗ {message}"
 
     def analyse(video_path: str | None, request: gr.Request):
-        """Yields (top-5 {label: prob}, caption, annotated video path, status line): the scores
-        and caption as soon as they exist, then again with the annotated video, which takes
-        longer (every frame is drawn and re-encoded)."""
+        """Yields (top-5 {label: prob}, caption, annotated video path, gate chart, status line):
+        the scores and caption as soon as they exist, then with the gate chart, then with the
+        annotated video, which takes longer (every frame is drawn and re-encoded)."""
         if not video_path:
-            yield None, "", None, "Upload a video or pick one of the examples first."
+            yield None, "", None, chart(), "Upload a video or pick one of the examples first."
             return
         video_path = str(video_path)
         name = Path(video_path).name
@@ -534,7 +582,17 @@ def build_app(predictor: Any, examples: list[str] | None = None, max_upload_mb: 
                 status += " — this checkpoint has no caption decoder"
             elif not caption:
                 status += " — the caption decoder produced an empty sentence"
-            yield scores, caption, None, status + "\nrendering the annotated video…"
+            yield scores, caption, None, chart(), status + "\nrendering the annotated video…"
+
+            gates, problem = None, None
+            if gate_kind:
+                # The file the prediction read (the working copy of a large video); a failure
+                # costs the chart only: hidden, with a note in the status.
+                with slots:
+                    gates, problem = _gate_chart(predictor, source, gates_plot)
+                if problem:
+                    status += f"\ngate chart unavailable ({clean(problem)})"
+                yield scores, caption, None, chart(gates, problem is None), status + "\nrendering the annotated video…"
 
             annotated = None
             try:
@@ -546,7 +604,7 @@ def build_app(predictor: Any, examples: list[str] | None = None, max_upload_mb: 
             work.unlink(missing_ok=True)
             # The annotated video is in Gradio's folder: served from there, not copied; it
             # stays until this session's next request or cache_ttl.
-            yield scores, caption, annotated, status
+            yield scores, caption, annotated, chart(gates, problem is None), status
         finally:
             keep: set[str] = set()
             for block in list(app.blocks.values()):
@@ -578,9 +636,12 @@ def build_app(predictor: Any, examples: list[str] | None = None, max_upload_mb: 
             with gr.Column(scale=1):
                 caption = gr.Textbox(label="Caption", elem_id="caption", interactive=False, lines=1,
                                      placeholder="the generated caption appears here")
+                # Rendered to PNG on the server (no plotting library in the page): works offline.
+                gates_plot = gr.Plot(label=GATES_LABEL.format(kind=gate_kind or "LSTM"), elem_id="gates",
+                                     format="png", visible=bool(gate_kind))
                 actions = gr.Label(label="Top-5 actions", num_top_classes=5, elem_id="actions")
                 status = gr.Textbox(label="Status", elem_id="status", interactive=False, lines=2)
-                outputs = [actions, caption, annotated, status]
+                outputs = [actions, caption, annotated, gates_plot, status]
                 if examples:
                     gr.Examples(
                         examples=[[p] for p in examples],
@@ -595,7 +656,7 @@ def build_app(predictor: Any, examples: list[str] | None = None, max_upload_mb: 
 
         upload.upload(analyse, inputs=[upload], outputs=outputs, concurrency_id="predict",
                       concurrency_limit=concurrency, api_name="predict")
-        upload.clear(lambda: (None, "", None, ""), outputs=outputs, api_name=False)
+        upload.clear(lambda: (None, "", None, chart(), ""), outputs=outputs, api_name=False)
 
     done = threading.Event()
 

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from vidrec.data.manifest import ClipRecord, write_classes, write_manifest
-from vidrec.data.synthetic import COLORS, write_video
+from vidrec.data.synthetic import COLORS, split_of, stratified_splits, write_video
 
 __all__ = [
     "EVENT_CLASSES", "EVENT_FRACTION", "EVENT_OPACITY", "MemoryClip", "MemoryScene", "event_length",
@@ -155,17 +155,12 @@ def generate_memory(
     (out / "videos").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     splits: dict[str, list[ClipRecord]] = {"train": [], "val": [], "test": []}
-    k = len(EVENT_CLASSES)
-    for c, label in enumerate(EVENT_CLASSES):
-        count = num_clips // k + (1 if c < num_clips % k else 0)
-        n_val = max(int(round(count * val_fraction)), 1 if count >= 3 and val_fraction > 0 else 0)
-        n_test = max(int(round(count * test_fraction)), 1 if count >= 3 and test_fraction > 0 else 0)
+    for label, count, n_val, n_test in stratified_splits(num_clips, EVENT_CLASSES, val_fraction, test_fraction):
         for j in range(count):
             clip = MemoryClip(label, seed=int(rng.integers(2**31)))
             path = out / "videos" / f"{label}_{j:04d}.mp4"
             write_video(path, render_memory_clip(clip, num_frames, size), fps)
-            split = "val" if j < n_val else "test" if j < n_val + n_test else "train"
-            splits[split].append(ClipRecord(video=str(path), label=label))
+            splits[split_of(j, n_val, n_test)].append(ClipRecord(video=str(path), label=label))
     for name, records in splits.items():
         write_manifest(out / f"{name}.jsonl", records)
     write_classes(out / "classes.txt", EVENT_CLASSES)

@@ -187,6 +187,25 @@ def _captions(spec: ClipSpec) -> list[str]:
     return [c.format(c=spec.color, s=spec.shape) for c in CAPTIONS[spec.action]]
 
 
+def stratified_splits(num_clips: int, classes, val_fraction: float, test_fraction: float):
+    """``(class, clips, val clips, test clips)`` per class: classes balanced, each split stratified.
+
+    At least one val and one test clip per class once it has 3 or more, so small debug
+    datasets still have every split. Clip ``j`` of a class goes to ``split_of(j, ...)``.
+    """
+    k = len(classes)
+    for c, name in enumerate(classes):
+        count = num_clips // k + (1 if c < num_clips % k else 0)
+        n_val = max(int(round(count * val_fraction)), 1 if count >= 3 and val_fraction > 0 else 0)
+        n_test = max(int(round(count * test_fraction)), 1 if count >= 3 and test_fraction > 0 else 0)
+        yield name, count, n_val, n_test
+
+
+def split_of(j: int, n_val: int, n_test: int) -> str:
+    """The split of a class's clip number ``j``: its first clips validate, the next ones test."""
+    return "val" if j < n_val else "test" if j < n_val + n_test else "train"
+
+
 def generate(
     out: str | Path,
     num_clips: int = 600,
@@ -206,12 +225,7 @@ def generate(
     (out / "videos").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     splits: dict[str, list[ClipRecord]] = {"train": [], "val": [], "test": []}
-    per_class = [num_clips // len(ACTIONS) + (1 if k < num_clips % len(ACTIONS) else 0) for k in range(len(ACTIONS))]
-    for action, count in zip(ACTIONS, per_class):
-        # At least one val and one test clip per class once there are 3 or more, so small
-        # debug datasets still have every split.
-        n_val = max(int(round(count * val_fraction)), 1 if count >= 3 and val_fraction > 0 else 0)
-        n_test = max(int(round(count * test_fraction)), 1 if count >= 3 and test_fraction > 0 else 0)
+    for action, count, n_val, n_test in stratified_splits(num_clips, ACTIONS, val_fraction, test_fraction):
         for j in range(count):
             spec = ClipSpec(
                 action=action,
@@ -222,8 +236,7 @@ def generate(
             frames = render_clip(spec, num_frames, size)
             path = out / "videos" / f"{action}_{j:04d}.mp4"
             write_video(path, frames, fps)
-            split = "val" if j < n_val else "test" if j < n_val + n_test else "train"
-            splits[split].append(ClipRecord(video=str(path), label=action, captions=_captions(spec)))
+            splits[split_of(j, n_val, n_test)].append(ClipRecord(video=str(path), label=action, captions=_captions(spec)))
     for name, records in splits.items():
         write_manifest(out / f"{name}.jsonl", records)
     write_classes(out / "classes.txt", ACTIONS)

@@ -224,9 +224,13 @@ def plot_timeline(prediction, path, top: int = 5, gates=None):
     output gates and cell-state norm per sampled frame (GRU: update and reset gates, hidden
     norm). Saves a PNG at ``path`` and returns ``path``.
     """
+    return _save(timeline_figure(prediction, top, gates), path)
+
+
+def _save(fig, path):
+    """Write ``fig`` as a PNG at ``path`` (folders made), close it, return ``path``."""
     from pathlib import Path
 
-    fig = timeline_figure(prediction, top, gates)
     try:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=120)
@@ -252,12 +256,4 @@ def gates_figure(activity, title: str | None = None, highlight: tuple[float, flo
 
 def plot_gates(activity, path, title: str | None = None, highlight: tuple[float, float] | None = None):
     """Save ``gates_figure(activity, title, highlight)`` as a PNG at ``path``; returns ``path``."""
-    from pathlib import Path
-
-    fig = gates_figure(activity, title, highlight)
-    try:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=120)
-    finally:
-        plt.close(fig)
-    return path
+    return _save(gates_figure(activity, title, highlight), path)

@@ -8,8 +8,6 @@ the same every epoch (which is what makes caching them valid).
 
 from __future__ import annotations
 
-import hashlib
-import os
 from pathlib import Path
 from typing import Literal
 
@@ -387,15 +385,6 @@ class FrozenBackbone(nn.Module):
     @property
     def frozen(self) -> bool:
         return self.trainable_layers == 0
-
-    def cache_key(self) -> str:
-        """Identity of the features this backbone produces (for the on-disk cache)."""
-        weights = self.weights
-        if weights.lower() not in ("default", "none") and os.path.isfile(weights):
-            st = os.stat(weights)
-            weights = f"{os.path.abspath(weights)}:{st.st_size}:{st.st_mtime_ns}"
-        text = f"{self.name}|{weights}|{self.spatial_pooling}|{self.grid}|{self.backbone_blocks}"
-        return hashlib.sha1(text.encode()).hexdigest()[:16]
 
     def train(self, mode: bool = True) -> "FrozenBackbone":
         # Frozen parts stay in eval mode whatever the caller asks: BatchNorm statistics and
