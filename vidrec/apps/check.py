@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence, get_args
 
 from vidrec.data.clips import frame_range
-from vidrec.data.decode import Backend, FrameCountError, VideoDecodeError, open_video, short
+from vidrec.data.decode import Backend, FrameCountError, VideoDecodeError, open_video
+from vidrec.data.video_reader import short
 from vidrec.data.manifest import ClipRecord, ManifestError, read_classes, read_manifest, write_manifest
 
 __all__ = [

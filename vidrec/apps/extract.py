@@ -42,7 +42,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from vidrec.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from vidrec.data.clips import ClipSpec, load_views, read_clip
-from vidrec.data.decode import Backend, VideoDecodeError, short
+from vidrec.data.decode import Backend, VideoDecodeError
+from vidrec.data.video_reader import short
 from vidrec.data.manifest import ClipRecord, ManifestError, read_manifest
 from vidrec.inference.predictor import resolve_device
 from vidrec.models.net import VideoRecognizer
