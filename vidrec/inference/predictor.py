@@ -21,7 +21,6 @@ import itertools
 import math
 import os
 from collections import deque
-from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
