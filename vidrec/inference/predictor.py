@@ -145,12 +145,12 @@ class Predictor:
     @torch.inference_mode()
     def _heads(self, features: torch.Tensor, views: int = 1) -> tuple[torch.Tensor | None, list[str | None]]:
         """(B*N, T, D), N views per clip -> class probabilities (B, C) on CPU (or None), averaged
-        over the views, and B captions (or Nones), written from each clip's first view."""
+        over the views, and B captions (or Nones), written from each clip's central view (``views // 2``)."""
         sequence, encoding = self.net.encode(features=features)  # (B*N, T, H'), (B*N, H')
         probs = None
         if self.net.action_head is not None:
             probs = self.net.action_head(encoding).float().softmax(-1).unflatten(0, (-1, views)).mean(1).cpu()  # (B, C)
-        encoding, sequence = encoding[::views], sequence[::views]  # the first view of each clip
+        encoding, sequence = encoding[views // 2 :: views], sequence[views // 2 :: views]  # the central view of each clip
         captions: list[str | None] = [None] * encoding.shape[0]
         if self.net.caption_decoder is not None and self.vocab is not None:
             c = self.caption

@@ -24,10 +24,12 @@ from vidrec.models.net import build_recognizer
 __all__ = ["VidRecModule", "rng_state", "set_rng_state"]
 
 
-def first_view(encoding: torch.Tensor, sequence: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The first test view of each clip: (B, N, H') -> (B, H') and (B, N, T, H') -> (B, T, H'); one view passes."""
+def central_view(encoding: torch.Tensor, sequence: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The central test view of each clip (view N // 2: with an odd number of clips and crops,
+    the middle clip's centre crop, the evaluation clip): (B, N, H') -> (B, H'), (B, N, T, H') -> (B, T, H')."""
     if encoding.ndim == 3:
-        return encoding[:, 0], sequence[:, 0] if sequence is not None else None
+        c = encoding.shape[1] // 2
+        return encoding[:, c], sequence[:, c] if sequence is not None else None
     return encoding, sequence
 
 
@@ -140,13 +142,13 @@ class VidRecModule(pl.LightningModule):
 
         ``encoding`` is (B, H'), or (B, N, H') for N test views of each clip: their softmax
         scores are averaged (the logits returned are the log of that mean), and the caption
-        is scored on the first view. ``sequence`` (B, [N,] T, H') feeds an attention decoder.
+        is scored on the central view. ``sequence`` (B, [N,] T, H') feeds an attention decoder.
         """
         labels = batch["label"]
         terms: dict[str, torch.Tensor] = {}
         logits = None
         views = encoding if encoding.ndim == 3 else None
-        encoding, sequence = first_view(encoding, sequence)  # (B, H'), (B, T, H')
+        encoding, sequence = central_view(encoding, sequence)  # (B, H'), (B, T, H')
         if self.net.action_head is not None:
             if views is not None:
                 logits = self.net.action_head(views).softmax(-1).mean(1).clamp_min(1e-12).log()  # (B, C)
@@ -183,8 +185,8 @@ class VidRecModule(pl.LightningModule):
         return self.net.encode(frames=frames, features=features, motion=batch.get("motion"))
 
     def _caption(self, encoding: torch.Tensor, sequence: torch.Tensor) -> list[str]:
-        """Captions of the first view of each clip, decoded as the hyperparameters say."""
-        encoding, sequence = first_view(encoding, sequence)
+        """Captions of the central view of each clip, decoded as the hyperparameters say."""
+        encoding, sequence = central_view(encoding, sequence)
         hp = self.hparams
         ids = self.net.caption(encoding, hp.beam_size, hp.max_caption_len, hp.length_penalty, sequence=sequence)
         return [self.vocab.decode(row) for row in ids.tolist()]
