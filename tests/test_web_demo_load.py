@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -205,23 +206,39 @@ def server(tiny_checkpoint, tmp_path_factory):
             proc.wait(30)
 
 
-def _predict(client, path: Path):
+@dataclass
+class Answer:
+    """The demo's outputs for one upload, by name (their order is the app's)."""
+
+    scores: dict | None
+    caption: str
+    video: dict | None
+    gates: dict | None
+    status: str
+
+
+def _shown(answer: Answer) -> tuple:
+    """(scores, caption, annotated video, status): what these tests read of an answer."""
+    return answer.scores, answer.caption, answer.video, answer.status
+
+
+def _predict(client, path: Path) -> Answer:
     from gradio_client import handle_file
 
-    return client.predict(handle_file(str(path)), api_name="/predict")
+    return Answer(*client.predict(handle_file(str(path)), api_name="/predict"))
 
 
 @pytest.mark.slow
 def test_requests_leave_bounded_temp_files_and_big_or_long_videos_are_refused(server, tmp_path):
     client = server.client()
-    scores, caption, video, status = _predict(client, write_clip(tmp_path / "first.mp4", seed=1))
+    scores, caption, video, status = _shown(_predict(client, write_clip(tmp_path / "first.mp4", seed=1)))
     assert status.startswith("✓ first.mp4"), status
     assert scores["confidences"] and video["path"]
     after_first = server.demo_files()
 
     sizes = []
     for i in range(2, SEQUENTIAL_REQUESTS + 1):
-        _, _, video, status = _predict(client, write_clip(tmp_path / f"clip{i}.mp4", seed=i))
+        _, _, video, status = _shown(_predict(client, write_clip(tmp_path / f"clip{i}.mp4", seed=i)))
         assert status.startswith(f"✓ clip{i}.mp4"), status
         assert Path(video["path"]).is_file()  # served from the server's folder until the next request
         files = server.demo_files()
@@ -234,18 +251,18 @@ def test_requests_leave_bounded_temp_files_and_big_or_long_videos_are_refused(se
     assert max(b for _, b in sizes) < 2 * 1024 * 1024
 
     # Over 4K: refused from the container's fields, before any decoding; the upload is removed too.
-    _, caption, video, status = _predict(client, write_clip(tmp_path / "eight_k.mp4", 7680, 4320, frames=2))
+    _, caption, video, status = _shown(_predict(client, write_clip(tmp_path / "eight_k.mp4", 7680, 4320, frames=2)))
     assert status == ("✗ 'eight_k.mp4' is 7680x4320 (33.2 megapixels), over this demo's limit of "
                       "3840x2160 (8.29 megapixels). Please downscale it and upload it again.")
     assert caption == "" and video is None
     # Over 600 s (601 frames at 1 fps).
-    _, _, _, status = _predict(client, write_clip(tmp_path / "long.mp4", frames=601, fps=1.0))
+    status = _predict(client, write_clip(tmp_path / "long.mp4", frames=601, fps=1.0)).status
     assert status == ("✗ 'long.mp4' is 10:01 long (601 s), over this demo's limit of 600 s (10:00). "
                       "Please trim it and upload it again.")
     assert not [k for k in server.demo_files() if k.endswith(("eight_k.mp4", "long.mp4"))]
 
     # Taller than 720: the model and the annotation read a 960x720 working copy.
-    _, caption, video, status = _predict(client, write_clip(tmp_path / "tall.mp4", 1280, 960, frames=8))
+    _, caption, video, status = _shown(_predict(client, write_clip(tmp_path / "tall.mp4", 1280, 960, frames=8)))
     assert status.startswith("✓ tall.mp4"), status
     cap = cv2.VideoCapture(video["path"])
     assert (cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (960, 720)
@@ -257,7 +274,7 @@ def test_requests_leave_bounded_temp_files_and_big_or_long_videos_are_refused(se
 def test_ten_concurrent_uploads_are_all_answered_with_flat_memory(server, tmp_path):
     clips = [write_clip(tmp_path / f"burst{i}.mp4", seed=100 + i) for i in range(CONCURRENT_REQUESTS)]
     clients = [server.client() for _ in clips]  # one session each, as ten browser tabs
-    status = _predict(clients[0], write_clip(tmp_path / "warmup.mp4", seed=42))[3]
+    status = _predict(clients[0], write_clip(tmp_path / "warmup.mp4", seed=42)).status
     assert status.startswith("✓"), status
     warm = server.rss_mb()
 
@@ -297,7 +314,7 @@ def test_ten_concurrent_uploads_are_all_answered_with_flat_memory(server, tmp_pa
     assert sorted(results) == list(range(CONCURRENT_REQUESTS))
     for i, r in results.items():
         assert not isinstance(r, Exception), f"request {i} failed: {r!r}"
-        scores, caption, video, status = r
+        scores, caption, video, status = _shown(r)
         assert status.startswith(f"✓ burst{i}.mp4"), status
         assert scores["confidences"] and video["path"]
     assert after - warm < RSS_GROWTH_LIMIT_MB and peak[0] - warm < RSS_GROWTH_LIMIT_MB
@@ -309,7 +326,7 @@ def test_ten_concurrent_uploads_are_all_answered_with_flat_memory(server, tmp_pa
 
 @pytest.mark.slow
 def test_sigterm_removes_the_demo_folders(server, tmp_path):
-    status = _predict(server.client(), write_clip(tmp_path / "last.mp4", seed=7))[3]
+    status = _predict(server.client(), write_clip(tmp_path / "last.mp4", seed=7)).status
     assert status.startswith("✓"), status
     assert list(server.gradio_dir.glob("vidrec_demo_*"))
     time.sleep(1.2)  # the empty tmp* stubs gr.File leaves are removed at shutdown once a second old
