@@ -109,7 +109,9 @@ def test_timeline_with_gates_has_the_gate_panel(predictor, video, tmp_path):
         # probability axis, gate axis, and the gate axis's twin for the cell norm
         assert len(gates_fig.axes) == 3
         gate_ax = gates_fig.axes[1]
-        assert {line.get_label() for line in gate_ax.get_lines()} == {"input gate", "forget gate", "output gate"}
+        assert {line.get_label() for line in gate_ax.get_lines()} == {
+            "input gate", "forget gate", "output gate", f"p({activity.label}) had the clip ended here"
+        }
         assert [line.get_label() for line in gates_fig.axes[2].get_lines()] == ["cell norm"]
         np.testing.assert_allclose(gate_ax.get_lines()[0].get_xdata(), activity.times)
     finally:
@@ -142,3 +144,13 @@ def test_plot_gates_writes_a_png(predictor, video, tmp_path):
         import matplotlib.pyplot as plt
 
         plt.close(fig)
+
+
+def test_commitment_ends_at_the_prediction(predictor, video):
+    # The head read after each frame: at the last frame it is exactly the whole-video prediction.
+    activity = gate_activity(predictor, video)
+    pred = predictor.predict(video, topk=1)
+    assert activity.label == pred.actions[0].label
+    assert activity.committed.shape == activity.times.shape
+    assert ((activity.committed >= 0) & (activity.committed <= 1)).all()
+    assert activity.committed[-1] == pytest.approx(pred.actions[0].prob, abs=1e-5)

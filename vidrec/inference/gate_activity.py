@@ -33,6 +33,10 @@ class GateActivity:
 
     times: np.ndarray
     series: dict[str, np.ndarray]
+    # Where the model commits: the probability of its final top class ``label``, read from the
+    # hidden state after each frame, i.e. what it would have said had the clip ended there.
+    committed: np.ndarray | None = None
+    label: str | None = None
 
     @property
     def gates(self) -> dict[str, np.ndarray]:
@@ -93,4 +97,19 @@ def gate_activity(predictor, video: str | os.PathLike) -> GateActivity | None:
     with torch.inference_mode():
         features = net.frame_features(clip.frames[None].to(predictor.device), motion)  # (1, T, D [+ M])
     rgb = features[..., : net.backbone.out_dim]  # what net.encode hands the temporal model
-    return gate_activity_from_features(net.temporal, rgb, indices / fps)
+    activity = gate_activity_from_features(net.temporal, rgb, indices / fps)
+    temporal = net.temporal
+    if (
+        net.action_head is not None
+        and net.motion_temporal is None
+        and temporal.temporal_pooling == "last"
+        and not temporal.bidirectional
+    ):
+        # With last-step pooling the head reads h_T; h_t is what it would read had the clip
+        # ended at frame t, so the head on every h_t shows when the model makes up its mind.
+        with torch.inference_mode():
+            sequence, _ = temporal.rnn(rgb.float())  # (1, T, H): the top layer's h_t
+            probs = net.action_head(sequence[0]).float().softmax(-1)  # (T, C)
+        top = int(probs[-1].argmax())
+        activity.committed, activity.label = probs[:, top].cpu().numpy().astype(float), predictor.classes[top]
+    return activity

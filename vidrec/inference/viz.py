@@ -164,6 +164,9 @@ def _draw_gates(ax, activity) -> list:
     cmap = plt.get_cmap("Dark2")
     for k, (name, y) in enumerate(activity.gates.items()):
         ax.plot(activity.times, y, label=name.replace("_", " "), color=cmap(k % 8), linewidth=1.8, marker=marker, markersize=3)
+    if activity.committed is not None:
+        ax.plot(activity.times, activity.committed, color="crimson", linewidth=2.6, marker=marker, markersize=4,
+                label=f"p({activity.label}) had the clip ended here")
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("gate (mean over units)")
     ax.grid(True, alpha=0.3)
