@@ -45,6 +45,7 @@ from vidrec.data.clips import ClipSpec, load_views, read_clip
 from vidrec.data.decode import Backend, VideoDecodeError
 from vidrec.data.video_reader import short
 from vidrec.data.manifest import ClipRecord, ManifestError, read_manifest
+from vidrec.data.motion import reads_frames
 from vidrec.inference.predictor import resolve_device
 from vidrec.models.net import VideoRecognizer
 
@@ -167,7 +168,7 @@ def check_options(ckpt: Checkpoint, options: ExtractOptions) -> None:
     """Raise ``ValueError`` for options that cannot work, before any clip is decoded."""
     if options.views < 1 or options.batch_size < 1 or options.workers < 0:
         raise ValueError(f"views and batch_size must be >= 1 and workers >= 0, got {options}")
-    if options.views > 1 and ckpt.clip.motion in ("flow", "flow_stats"):
+    if options.views > 1 and reads_frames(ckpt.clip.motion):
         # load_views has no motion input: every clip would fail the same way.
         raise ValueError(f"--views > 1 is not supported for a model with motion={ckpt.clip.motion!r} yet; use 1 view")
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from vidrec.data.decode import Backend, VideoDecodeError, VideoReader, open_video, read_sampled
-from vidrec.data.motion import MotionInput, motion_input
+from vidrec.data.motion import MotionInput, motion_input, reads_frames
 from vidrec.data.sampling import Strategy, sample_indices, view_indices
 from vidrec.data.transforms import Normalization, eval_transform, to_video_tensor
 
@@ -169,7 +169,7 @@ def load_views(
     ``views`` clips spread over the time range (``view_indices``); a ``transform`` that
     returns C crops per frame (``three_crop_transform``) gives N = views x C, view-major.
     """
-    if spec.motion in ("flow", "flow_stats"):
+    if reads_frames(spec.motion):
         # Motion is computed between consecutive sampled frames of one clip; several views
         # would need it per view. One view (and one crop) goes through read_clip instead.
         raise ValueError(f"test views and crops are not supported with motion={spec.motion!r} yet; use 1 view, 1 crop")

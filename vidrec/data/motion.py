@@ -20,6 +20,7 @@ import numpy as np
 
 __all__ = [
     "MotionInput",
+    "reads_frames",
     "FLOW_STATS_DIM",
     "motion_input",
     "frame_differences",
@@ -39,6 +40,15 @@ FlowMethod = Literal["dis", "farneback"]
 #: model, nothing decoded); ``flow``, DIS optical flow rendered as images and run through the
 #: same frozen CNN; ``flow_stats``, CNN-free flow statistics (``flow_statistics``).
 MotionInput = Literal["none", "feature_diff", "flow", "flow_stats"]
+
+
+
+def reads_frames(kind: MotionInput) -> bool:
+    """Whether motion input ``kind`` is computed from the decoded frames (``flow``, ``flow_stats``)
+    rather than by the model from its own features (``feature_diff``) or not at all (``none``).
+    Such an input must be decoded, cached and passed beside the frames wherever they go."""
+    return kind in ("flow", "flow_stats")
+
 
 # Flow is computed on frames this many pixels on their short side: the rendering and the
 # statistics are scaled to the frame size anyway, and DIS costs grow with the pixel count.
@@ -206,7 +216,7 @@ def motion_input(frames: np.ndarray, kind: MotionInput) -> np.ndarray | None:
     has none (grey image / zeros), so the result lines up with the frames. ``none`` and
     ``feature_diff`` need nothing from the data: None.
     """
-    if kind in ("none", "feature_diff"):
+    if not reads_frames(kind):
         return None
     if frames.shape[0] < 2:  # a one-frame clip shows no motion
         steps = None

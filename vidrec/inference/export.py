@@ -179,6 +179,7 @@ def export_onnx(
     except ImportError as e:  # pragma: no cover - depends on the install
         raise ImportError(f"ONNX export needs the export extras: pip install 'vidrec[export]' ({e})") from None
     from vidrec.checkpoint import load_checkpoint
+    from vidrec.data.motion import reads_frames
 
     ckpt_path, out_path = Path(ckpt_path), Path(out_path)
     ckpt = load_checkpoint(ckpt_path)  # CheckpointError names the file; missing data settings warn
@@ -188,7 +189,7 @@ def export_onnx(
             f"{ckpt_path}: this model has no action head (trained without classes, caption-only); "
             "ONNX export covers the action classifier only"
         )
-    if net.motion in ("flow", "flow_stats"):
+    if reads_frames(net.motion):
         raise ValueError(
             f"{ckpt_path}: this model reads a {net.motion!r} motion input computed from the decoded frames; "
             "ONNX export covers models whose only input is the frames (motion none or feature_diff)"

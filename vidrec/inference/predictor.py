@@ -29,6 +29,7 @@ import torch
 from vidrec.checkpoint import CaptionSettings, load_checkpoint
 from vidrec.data.clips import ClipSpec, load_clip, load_views, read_clip
 from vidrec.data.decode import VideoDecodeError, open_video
+from vidrec.data.motion import reads_frames
 from vidrec.data.transforms import Normalization, three_crop_transform
 from vidrec.data.vocab import Vocab
 from vidrec.inference.results import Prediction, PredictionStats, WindowPrediction, top_actions
@@ -82,7 +83,7 @@ class Predictor:
     ):
         if views < 1 or crops not in (1, 3):
             raise ValueError(f"views must be >= 1 and crops 1 or 3, got {views} and {crops}")
-        if (views > 1 or crops > 1) and clip.motion in ("flow", "flow_stats"):
+        if (views > 1 or crops > 1) and reads_frames(clip.motion):
             raise ValueError(f"views and crops are not supported with motion={clip.motion!r} yet")
         if caption.beam_size < 1:
             raise ValueError(f"beam_size must be >= 1, got {caption.beam_size}")
@@ -134,7 +135,7 @@ class Predictor:
     @property
     def _data_motion(self) -> bool:
         """The model reads a motion input computed from the decoded frames (flow), not just features."""
-        return self.clip.motion in ("flow", "flow_stats")
+        return reads_frames(self.clip.motion)
 
     def _clip_features(self, reader_or_path, **kw) -> torch.Tensor:
         """One clip's per-frame features (1, T, D [+ M]), read with its motion input: ``read_clip`` keywords."""

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from vidrec.data.motion import FLOW_STATS_DIM, MotionInput, feature_differences
+from vidrec.data.motion import FLOW_STATS_DIM, MotionInput, feature_differences, reads_frames
 from vidrec.models.backbone import FrozenBackbone
 from vidrec.models.heads import ActionHead, CaptionDecoder
 from vidrec.models.temporal import TemporalEncoder
@@ -28,7 +28,7 @@ def frame_features(
     appended for ``kind`` ``flow`` (flow images (B, T, 3, H, W) through the same frozen
     backbone: M = D) or ``flow_stats`` ((B, T, 63) as they are): (B, T, D + M)."""
     features = backbone(frames)  # (B, T, D)
-    if kind in ("flow", "flow_stats"):
+    if reads_frames(kind):
         if motion is None:
             raise ValueError(f"this model reads a {kind!r} motion input: pass motion=")
         extra = backbone(motion) if kind == "flow" else motion.to(features.dtype)

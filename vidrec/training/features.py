@@ -20,6 +20,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from vidrec.data.datasets import ClipDataset, FeatureDataset, collate_clips
+from vidrec.data.motion import reads_frames
 from vidrec.models.backbone import FrozenBackbone
 from vidrec.models.net import frame_features
 
@@ -42,7 +43,7 @@ def _setting(dataset: ClipDataset) -> str:
     mode = "train" if dataset.train else "eval"
     # Absent at their defaults, so caches written before these settings existed stay valid.
     views = f"|views={dataset.views}" if dataset.views > 1 else ""
-    views += f"|motion={spec.motion}" if spec.motion in ("flow", "flow_stats") else ""
+    views += f"|motion={spec.motion}" if reads_frames(spec.motion) else ""
     return f"{mode}|{spec.sampling}|T={spec.num_frames}|stride={spec.stride}|seed={dataset.seed}{views}|{dataset.transform!r}"
 
 
