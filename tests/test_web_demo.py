@@ -257,7 +257,7 @@ def test_refuses_8k_video_with_a_message(page, tmp_path):
 
 
 def test_check_upload_limits(tmp_path):
-    from vidrec.apps.web_demo import check_upload
+    from vidrec.apps.upload_limits import check_upload
 
     clip = tmp_path / "Clip.MKV"
     clip.write_bytes(b"\x00" * 3000)

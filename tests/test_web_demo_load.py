@@ -56,7 +56,7 @@ def write_clip(path: Path, width: int = 64, height: int = 48, frames: int = 16, 
 
 
 def test_probe_reads_the_container_and_limits_refuse(tmp_path):
-    from vidrec.apps.web_demo import MAX_PIXELS, check_video, probe_video
+    from vidrec.apps.upload_limits import MAX_PIXELS, check_video, probe_video
 
     info = probe_video(write_clip(tmp_path / "small.mp4", 64, 48, frames=16, fps=8))
     assert (info.width, info.height, info.frames) == (64, 48, 16)
@@ -80,7 +80,7 @@ def test_probe_reads_the_container_and_limits_refuse(tmp_path):
 
 
 def test_work_size_caps_pixels_and_short_side():
-    from vidrec.apps.web_demo import _work_size
+    from vidrec.apps.upload_limits import _work_size
 
     assert _work_size(64, 48) == (64, 48)
     assert _work_size(1280, 720) == (1280, 720)
@@ -90,7 +90,7 @@ def test_work_size_caps_pixels_and_short_side():
 
 
 def test_workspace_keeps_a_session_s_last_request_until_its_next_one_or_the_ttl(tmp_path, monkeypatch):
-    from vidrec.apps.web_demo import _Workspace
+    from vidrec.apps.demo_files import _Workspace
 
     gradio_dir = tmp_path / "gradio"
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(gradio_dir))

@@ -18,6 +18,9 @@ Temporary files do not pile up: each request writes into its own folder under Gr
 folder, removed when the same browser session starts its next request or after ``cache_ttl``
 seconds; an upload is removed once it has been analysed; and closing the app, SIGTERM, SIGINT
 or interpreter exit remove the demo's folders (``vidrec_demo_*``) and Gradio's files of this app.
+
+The limits and the working copy live in ``upload_limits.py``, the temporary files in
+``demo_files.py``; this file builds the page and wires them to the predictor.
 """
 
 from __future__ import annotations
@@ -27,12 +30,9 @@ import json
 import logging
 import math
 import os
-import shutil
 import signal
-import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +40,14 @@ from typing import Any
 # Blocks is built and at launch, so it is set before the import.
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
-import cv2  # noqa: E402
 import gradio as gr  # noqa: E402
 
+from vidrec.apps.demo_files import _delete_gradio_files, _Workspace  # noqa: E402
+from vidrec.apps.upload_limits import (  # noqa: E402
+    MAX_PIXELS, MAX_SECONDS, VideoInfo, _browser_playable, _Refused, _work_copy, _work_size, check_upload, check_video,
+    probe_video,
+)
 from vidrec.data.sample_videos import VIDEO_EXTENSIONS, sample_video  # noqa: E402
-from vidrec.data.video_io import open_video_writer  # noqa: E402
 
 __all__ = ["TITLE", "VIDEO_EXTENSIONS", "MAX_PIXELS", "MAX_SECONDS", "VideoInfo", "default_examples", "check_upload",
            "probe_video", "check_video", "build_app", "launch"]
@@ -54,11 +57,6 @@ log = logging.getLogger(__name__)
 TITLE = "vidrec — action recognition and captioning"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-MAX_PIXELS = 3840 * 2160  # 4K UHD: refused above this (one 8K frame alone is 100 MB of RGB)
-MAX_SECONDS = 600.0
-# Frames over this many pixels (or with a short side over 720) are downscaled, aspect kept,
-# before the model or the annotation reads them: 4K -> 1280x720. The model itself sees ~128 px.
-WORK_PIXELS = 1280 * 720
 GATES_LABEL = "{kind} gates over the sampled frames"
 
 # pyplot keeps global state and Agg text rendering is not thread-safe: the gate charts of
@@ -80,10 +78,6 @@ CSS = """
 .vidrec-header p { opacity: 0.8; }
 """
 
-# (container, fourcc) pairs Chromium/Firefox play natively; anything else is re-encoded to
-# VP8 WebM for display (OpenCV's FFmpeg can write VP8 even where it has no H.264 encoder).
-_PLAYABLE = {(".mp4", "avc1"), (".mp4", "h264"), (".m4v", "avc1"), (".m4v", "h264"),
-             (".webm", "vp80"), (".webm", "vp90"), (".webm", "av01")}
 
 
 def default_examples(num_synthetic: int = 2) -> list[str]:
@@ -109,171 +103,6 @@ def default_examples(num_synthetic: int = 2) -> list[str]:
         break
     bikes = sample_video("bikes.mp4")
     return out + ([str(bikes)] if bikes else [])
-
-
-def check_upload(path: str | os.PathLike, max_upload_mb: float) -> str | None:
-    """The reason a file may not be analysed (wrong type, too big, missing), or None if fine."""
-    path = Path(path)
-    if path.suffix.lower() not in VIDEO_EXTENSIONS:
-        return (f"'{path.name}' is not a supported video file. "
-                f"Please upload one of: {', '.join(VIDEO_EXTENSIONS)}.")
-    if not path.is_file():
-        return f"'{path.name}' could not be found on the server; please upload it again."
-    size = path.stat().st_size
-    if size > max_upload_mb * 1024 * 1024:
-        return (f"'{path.name}' is {size / 1024 / 1024:.1f} MB, over the {max_upload_mb:g} MB upload limit. "
-                "Please trim or compress it.")
-    return None
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    """What the container says about a video, read without decoding it (0 / None: unknown)."""
-
-    width: int
-    height: int
-    frames: int
-    fps: float
-
-    @property
-    def duration(self) -> float | None:
-        """Seconds, or None when the frame count or rate is unknown."""
-        return self.frames / self.fps if self.frames > 0 and self.fps > 0 else None
-
-
-def probe_video(path: str | os.PathLike) -> VideoInfo | None:
-    """Width, height, frame count and rate from the container (OpenCV properties; opening a
-    file decodes at most its first frame). None if OpenCV cannot open it."""
-    cap = cv2.VideoCapture(str(path))
-    try:
-        if not cap.isOpened():
-            return None
-        return VideoInfo(
-            width=max(int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0), 0),
-            height=max(int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0), 0),
-            frames=max(int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0), 0),
-            fps=float(cap.get(cv2.CAP_PROP_FPS) or 0.0) if math.isfinite(cap.get(cv2.CAP_PROP_FPS) or 0.0) else 0.0,
-        )
-    finally:
-        cap.release()
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
-
-
-def _pixels_limit(max_pixels: int) -> str:
-    """'3840x2160 (8.29 megapixels)' for the 4K default, else e.g. '2.07 megapixels'."""
-    mp = f"{max_pixels / 1e6:.3g} megapixels"
-    return f"3840x2160 ({mp})" if max_pixels == MAX_PIXELS else mp
-
-
-def _too_large(name: str, width: int, height: int, max_pixels: int) -> str:
-    return (f"'{name}' is {width}x{height} ({width * height / 1e6:.3g} megapixels), over this demo's limit of "
-            f"{_pixels_limit(max_pixels)}. Please downscale it and upload it again.")
-
-
-def _too_long(name: str, seconds: float | None, max_seconds: float) -> str:
-    length = f"{_clock(seconds)} long ({seconds:.0f} s)" if seconds is not None else "longer than its header says"
-    return (f"'{name}' is {length}, over this demo's limit of {max_seconds:g} s ({_clock(max_seconds)}). "
-            "Please trim it and upload it again.")
-
-
-def check_video(info: VideoInfo | None, name: str, max_pixels: int = MAX_PIXELS,
-                max_seconds: float = MAX_SECONDS) -> str | None:
-    """The reason a probed video is refused (frame size over ``max_pixels``, duration over
-    ``max_seconds``), or None. Unknown sizes pass: decoding reports those files itself."""
-    if info is None:
-        return None
-    if info.width * info.height > max_pixels:
-        return _too_large(name, info.width, info.height, max_pixels)
-    if info.duration is not None and info.duration > max_seconds:
-        return _too_long(name, info.duration, max_seconds)
-    return None
-
-
-class _Refused(Exception):
-    """A video found over a limit while it was being read (the container understated it)."""
-
-
-def _work_size(width: int, height: int) -> tuple[int, int]:
-    """(width, height) scaled down, aspect kept, to at most ``WORK_PIXELS`` pixels and a short
-    side of at most 720 (4K -> 1280x720, 1280x960 -> 960x720); even, as encoders want."""
-    scale = min(1.0, 720 / max(min(width, height), 1), math.sqrt(WORK_PIXELS / max(width * height, 1)))
-    if scale >= 1.0:
-        return width, height
-    return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
-
-
-def _work_copy(src: str, dst: Path, info: VideoInfo, name: str, max_pixels: int, max_seconds: float) -> Path:
-    """Stream ``src`` into ``dst`` (mp4, same fps and frame count) at ``_work_size``: one
-    full-size frame in memory at a time. Raises ``_Refused`` where a frame is larger, or the
-    video longer, than the probe said and over a limit."""
-    fps = info.fps if info.fps > 0 else 25.0
-    max_frames = int(math.ceil(max_seconds * fps))
-    cap = cv2.VideoCapture(str(src))
-    writer, size, count = None, None, 0
-    try:
-        while True:
-            ok, frame = cap.read()  # (H, W, 3) BGR
-            if not ok or frame is None:
-                break
-            h, w = frame.shape[:2]
-            if w * h > max_pixels:
-                raise _Refused(_too_large(name, w, h, max_pixels))
-            count += 1
-            if count > max_frames:
-                raise _Refused(_too_long(name, None, max_seconds))
-            if writer is None:
-                size = _work_size(w, h)
-                writer, _ = open_video_writer(dst, fps, *size)
-            if (w, h) != size:
-                frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
-            writer.write(frame)
-    finally:
-        cap.release()
-        if writer is not None:
-            writer.release()
-    if writer is None:
-        raise RuntimeError("no frame could be read")
-    return dst
-
-
-def _fourcc(path: Path) -> str:
-    cap = cv2.VideoCapture(str(path))
-    try:
-        code = int(cap.get(cv2.CAP_PROP_FOURCC))
-    finally:
-        cap.release()
-    return code.to_bytes(4, "little").decode("ascii", "replace").lower()
-
-
-def _browser_playable(path: Path) -> Path:
-    """``path`` if browsers can play it, else a VP8 WebM copy next to it (same frames, same fps)."""
-    if (path.suffix.lower(), _fourcc(path)) in _PLAYABLE:
-        return path
-    dst = path.with_name(path.stem + "_web.webm")
-    cap = cv2.VideoCapture(str(path))
-    fps = cap.get(cv2.CAP_PROP_FPS) or 8.0
-    writer = None
-    try:
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            if writer is None:
-                h, w = frame.shape[:2]
-                try:
-                    writer, _ = open_video_writer(dst, fps, w, h, fourcc="VP80")
-                except RuntimeError:  # no VP8 encoder in this build: serve the original
-                    return path
-            writer.write(frame)
-    finally:
-        cap.release()
-        if writer is not None:
-            writer.release()
-    return dst if writer is not None and dst.is_file() and dst.stat().st_size > 0 else path
 
 
 def _annotate(video_path: str | os.PathLike, prediction: Any, out_dir: Path, stem: str) -> Path:
@@ -330,160 +159,6 @@ def _gate_chart(predictor: Any, video_path: str | os.PathLike, plot: gr.Plot) ->
     except Exception as e:
         log.exception("gate chart failed for %s", video_path)
         return None, f"{type(e).__name__}: {e}"
-
-
-def _upload_folder() -> Path:
-    """Gradio's upload and cache folder (``GRADIO_TEMP_DIR``, else ``<tmp>/gradio``)."""
-    return Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio").resolve()
-
-
-def _inside(path: str | os.PathLike, folder: Path) -> bool:
-    try:
-        Path(path).resolve().relative_to(folder)
-        return True
-    except (ValueError, OSError):
-        return False
-
-
-class _Workspace:
-    """The demo's temporary files, all under one ``vidrec_demo_*`` folder inside Gradio's
-    upload folder (so Gradio serves results from there without copying them):
-
-    - ``examples/<i>/<name>``: the examples, staged at start (Gradio serves only files in its
-      folders, the working folder and ``allowed_paths``; examples may live anywhere);
-    - ``requests/<n>/``: one folder per request (working copy, annotated video), removed when
-      the same session starts its next request, or by ``sweep`` once older than ``ttl`` s.
-
-    ``close`` removes the whole folder; it is idempotent and safe from a signal handler.
-    """
-
-    def __init__(self, ttl: float):
-        self.ttl = float(ttl)
-        self.uploads = _upload_folder()
-        self.uploads.mkdir(parents=True, exist_ok=True)
-        self.root = Path(tempfile.mkdtemp(prefix="vidrec_demo_", dir=self.uploads))
-        self.requests = self.root / "requests"
-        self.requests.mkdir()
-        self._lock = threading.Lock()
-        self._count = 0
-        self._by_session: dict[str, list[Path]] = {}  # session -> its finished request folders
-        self._active: set[Path] = set()  # request folders still being written or streamed
-        self._inputs: dict[str, int] = {}  # uploads being analysed -> how many requests read them
-
-    def stage_examples(self, examples: list[str]) -> list[str]:
-        staged = []
-        for i, src in enumerate(examples):
-            src = Path(src)
-            if not src.is_file():
-                log.warning("demo example %s not found; skipped", src)
-                continue
-            dst = self.root / "examples" / str(i) / src.name  # one folder each: names may repeat
-            dst.parent.mkdir(parents=True)
-            shutil.copyfile(src, dst)
-            staged.append(str(dst))
-        return staged
-
-    def begin(self, session: str | None, video_path: str) -> Path:
-        """A new request folder for ``session``: that session's earlier ones go, as does any
-        folder older than ``ttl`` (a closed tab never starts a next request)."""
-        with self._lock:
-            old = self._by_session.pop(session, []) if session else []
-            self._count += 1
-            folder = self.requests / str(self._count)
-            folder.mkdir(parents=True, exist_ok=True)
-            self._active.add(folder)
-            if session:
-                self._by_session[session] = [folder]
-            self._inputs[video_path] = self._inputs.get(video_path, 0) + 1
-            expired = [d for d in self._listdir() if d not in self._active and self._age(d) > self.ttl]
-            for d in expired:
-                for folders in self._by_session.values():
-                    if d in folders:
-                        folders.remove(d)
-        for d in old + expired:
-            shutil.rmtree(d, ignore_errors=True)
-        _remove_empty_temp_files(self.uploads, min_age=60)
-        return folder
-
-    def end(self, folder: Path, video_path: str, keep: set[str]) -> None:
-        """The request in ``folder`` is done: its upload goes (unless another request is still
-        reading the same file, or it is an example: ``keep``); the folder stays for the page
-        to stream its video until the session's next request or ``ttl``."""
-        with self._lock:
-            self._active.discard(folder)
-            self._inputs[video_path] -= 1
-            busy = self._inputs[video_path] > 0
-            if not busy:
-                del self._inputs[video_path]
-        if busy or video_path in keep or _inside(video_path, self.root) or not _inside(video_path, self.uploads):
-            return
-        path = Path(video_path)
-        path.unlink(missing_ok=True)
-        if path.parent != self.uploads:  # Gradio's <sha256>/ folder, empty now unless a same-content upload raced in
-            try:
-                path.parent.rmdir()
-            except OSError:
-                pass
-
-    def _listdir(self) -> list[Path]:
-        try:
-            return [d for d in self.requests.iterdir() if d.is_dir()]
-        except OSError:
-            return []
-
-    @staticmethod
-    def _age(folder: Path) -> float:
-        try:
-            return time.time() - folder.stat().st_mtime
-        except OSError:
-            return 0.0
-
-    def close(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
-
-
-def _remove_empty_temp_files(folder: Path, min_age: float) -> None:
-    """Delete the empty ``tmp*`` files at the top of Gradio's upload folder older than
-    ``min_age`` s. ``gr.File(type="filepath")`` leaves one per request (its preprocess opens
-    a NamedTemporaryFile it never uses, in Gradio 5-6); an upload in progress starts as an
-    empty ``tmp*`` file there too, hence the age."""
-    now = time.time()
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return
-    for entry in entries:
-        try:
-            if (entry.name.startswith("tmp") and entry.is_file(follow_symlinks=False)
-                    and (st := entry.stat(follow_symlinks=False)).st_size == 0 and now - st.st_mtime > min_age):
-                os.unlink(entry.path)
-        except OSError:
-            pass
-
-
-def _delete_gradio_files(app: gr.Blocks) -> None:
-    """Remove the files Gradio received or cached for ``app`` (uploads, results), sparing
-    those it keeps for good (the examples' entries): what Gradio's own shutdown does, for the
-    paths where it does not get to run (a signal)."""
-    keep: set[str] = set()
-    for block in list(getattr(app, "blocks", {}).values()):
-        keep.update(getattr(block, "keep_in_cache", set()))
-    uploads = _upload_folder()
-    for files in list(getattr(app, "temp_file_sets", [])):
-        for f in list(files):
-            if f in keep or not _inside(f, uploads):
-                continue
-            path = Path(f)
-            try:
-                path.unlink()
-            except OSError:
-                continue
-            if path.parent != uploads:
-                try:
-                    path.parent.rmdir()
-                except OSError:
-                    pass
-    _remove_empty_temp_files(uploads, min_age=1)
 
 
 class _DemoBlocks(gr.Blocks):
