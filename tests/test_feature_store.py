@@ -250,9 +250,12 @@ def test_a_bucket_url_is_read_as_given(tmp_path, clips, backbone):
         missing.feature_dataset(dataset)
 
 
-def test_balanced_sampling_refuses_shards():
+def test_balanced_sampling_refuses_shards_and_files_refuse_a_url():
     with pytest.raises(ValueError, match="balanced_sampling.*feature_store='files'"):
-        VideoDataModule(balanced_sampling=True, feature_store="shards", cache_dir="x")
+        VideoDataModule(balanced_sampling=True, feature_store="shards", cache_dir="x", classes=[], vocab=[])
+    with pytest.raises(ValueError, match="s3://b/f is a URL: only feature_store='shards'"):
+        VideoDataModule(cache_dir="s3://b/f", classes=[], vocab=[])
+    VideoDataModule(cache_dir="s3://b/f", feature_store="shards", classes=[], vocab=[])
 
 
 # --------------------------------------------------------------------------------------
@@ -345,7 +348,6 @@ def test_two_ddp_processes_train_on_disjoint_equal_shares(tmp_path, clips, backb
     assert ranks[0]["seen"][0] != ranks[0]["seen"][1]  # another order next epoch
 
 
-@pytest.mark.slow
 def test_fit_one_epoch_on_shards(tmp_path, tiny_dataset, debug_args, read_metrics):
     from vidrec.training.cli import cli_main
 

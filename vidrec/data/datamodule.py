@@ -120,6 +120,8 @@ class VideoDataModule(pl.LightningDataModule):
         if balanced_sampling and feature_store == "shards" and cache_dir is not None:
             # A streamed store is read chunk by chunk in its own order; it cannot draw by class weights.
             raise ValueError("balanced_sampling needs random access to the clips: use feature_store='files' (or no cache_dir)")
+        if cache_dir is not None and "://" in cache_dir and feature_store != "shards":
+            raise ValueError(f"cache_dir {cache_dir} is a URL: only feature_store='shards' reads features from a bucket")
         self.feature_store = feature_store
         self.records: dict[str, list[ClipRecord]] = {}
         self.datasets: dict[str, Dataset] = {}
