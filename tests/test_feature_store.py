@@ -348,13 +348,13 @@ def test_two_ddp_processes_train_on_disjoint_equal_shares(tmp_path, clips, backb
     assert ranks[0]["seen"][0] != ranks[0]["seen"][1]  # another order next epoch
 
 
-def test_fit_one_epoch_on_shards(tmp_path, tiny_dataset, debug_args, read_metrics):
+def test_fit_on_shards_reshuffles_every_epoch(tmp_path, tiny_dataset, debug_args, read_metrics):
     from vidrec.training.cli import cli_main
 
     cache_dir = tmp_path / "cache"
     cli = cli_main(
         ["fit", *debug_args(tmp_path / "run", tiny_dataset), "--data.cache_dir", str(cache_dir),
-         "--data.feature_store", "shards", "--trainer.max_epochs", "1"]
+         "--data.feature_store", "shards", "--data.num_workers", "2", "--trainer.max_epochs", "2"]
     )
     dm = cli.datamodule
     assert isinstance(dm.datasets["train"], FeatureStream) and isinstance(dm.datasets["val"], FeatureStream)
@@ -365,6 +365,9 @@ def test_fit_one_epoch_on_shards(tmp_path, tiny_dataset, debug_args, read_metric
     losses = [float(r["train/loss"]) for r in read_metrics(next((tmp_path / "run").rglob("metrics.csv"))) if r.get("train/loss")]
     assert losses and all(np.isfinite(losses))
     assert np.isfinite(float(cli.trainer.logged_metrics["val/loss"]))
+    # The workers read a copy of the dataset; the epoch reaches them only through set_epoch,
+    # which the LightningModule calls every epoch (the main process's copy shows the last one).
+    assert dm.datasets["train"].source.current_epoch == 1
 
 
 @pytest.mark.slow
