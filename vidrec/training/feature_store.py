@@ -15,7 +15,14 @@ and renamed once complete, so a killed run leaves nothing that looks complete; a
 folder without ``index.json`` is rebuilt, never read.
 
 One item per clip: ``{"index": record index, "features": (K, T, D) float16 (K views), "error": ""}``,
-or for a clip whose video failed to decode ``features`` empty and ``error`` the reason.
+or for a clip whose video failed to decode ``features`` empty and ``error`` the reason. A store
+read for training holds its clips in a fixed random order (its key says so: ``mixed``), since
+LitData batches from a chunk at a time; evaluation stores keep the manifest's order.
+
+Under DDP each rank extracts a slice of the clips into its own part and rank 0 merges the parts.
+Reading, LitData splits the store across ranks and workers: a training epoch drops fewer than
+ranks x batch size clips (different ones each epoch) so that every rank takes as many steps;
+evaluation reads every clip exactly once, ranks differing by at most a batch.
 
 Reading from a bucket: ``cache_dir`` may be an object-store URL (``s3://bucket/features``); the
 store's URL goes straight to ``StreamingDataset``, which downloads chunks into its own cache
