@@ -22,7 +22,10 @@ os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
 
 from benchmarks._common import machine_info  # noqa: E402
 
-BENCHMARKS = ("decode_speed", "backbone_throughput", "motion_extraction_cost", "feature_cache", "window_reuse", "training_step", "real_footage_bench")
+BENCHMARKS = (
+    "decode_speed", "backbone_throughput", "motion_extraction_cost", "feature_cache", "feature_store_scale",
+    "window_reuse", "training_step", "real_footage_bench",
+)
 ROOT = Path(__file__).resolve().parent.parent
 
 

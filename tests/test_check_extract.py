@@ -285,6 +285,28 @@ def test_extract_per_clip_safetensors_equals_the_encoding(tiny_checkpoint, clips
             np.testing.assert_allclose(tensors[row["key"]], want.numpy(), rtol=1e-4, atol=1e-5)
 
 
+def test_extract_litdata_store_equals_the_backbone(tiny_checkpoint, clips, tmp_path):
+    from litdata import StreamingDataset
+
+    out = tmp_path / "store"
+    args = [str(clips), "--ckpt", str(tiny_checkpoint), "--out", str(out), "--device", "cpu", "--workers", "0", "--format", "litdata"]
+    assert extract.main(args) == 1
+    ckpt = load_checkpoint(tiny_checkpoint)
+    index = read_index(out)
+    assert [row["file"] for row in index] == ["litdata", None, "litdata", "litdata"]
+    items = {int(it["index"]): it for it in StreamingDataset(str(out / "litdata"))}
+    assert sorted(items) == [0, 2, 3]  # the failed clip has no item, as it has no .npy file
+    assert json.loads((out / "litdata" / "metadata.json").read_text())["features"] == "per-frame"
+    with torch.no_grad():
+        for row, record in zip(index, read_manifest(clips)):
+            if row["error"]:
+                continue
+            item = items[row["index"]]
+            assert item["key"] == row["key"] and list(item["features"].shape) == row["shape"]
+            want = ckpt.net.backbone(eval_clip(ckpt, record.video, record.start, record.end))[0]  # (T, D)
+            np.testing.assert_allclose(item["features"], want.numpy(), rtol=1e-4, atol=1e-5)
+
+
 def test_extract_views_add_a_leading_axis(tiny_checkpoint, clips, tmp_path):
     out = tmp_path / "views"
     args = [str(clips), "--ckpt", str(tiny_checkpoint), "--out", str(out), "--device", "cpu", "--workers", "0", "--views", "3"]

@@ -2,6 +2,7 @@
 
     python -m vidrec.apps.extract data/test.jsonl --ckpt runs/demo/lstm.ckpt --out feats/
     python -m vidrec.apps.extract data/test.jsonl --ckpt CKPT --out feats/ --per-clip --format safetensors
+    python -m vidrec.apps.extract data/train.jsonl --ckpt CKPT --out feats/ --format litdata
     python infer.py extract MANIFEST --ckpt CKPT --out DIR ...      (or: vidrec-extract ...)
 
 Each clip is decoded, sampled and transformed exactly as evaluation does (``read_clip``, i.e.
@@ -15,8 +16,11 @@ checkpoint's network in batches:
 * ``--per-clip``: the temporal model's clip encoding (what the heads read), float32 ``(H',)``;
 * with ``--views N`` > 1 both gain a leading views axis: ``(N, T, D)`` / ``(N, H')``.
 
-Written to ``DIR/<index>_<video stem>.npy`` (``--format npy``) or as tensors of those names in
-one ``DIR/features.safetensors`` (held in memory until the end), plus ``DIR/index.jsonl``: one
+Written to ``DIR/<index>_<video stem>.npy`` (``--format npy``), as tensors of those names in
+one ``DIR/features.safetensors`` (held in memory until the end), or as a LitData store in
+``DIR/litdata/`` (``--format litdata``: chunks written as they come, one item per clip,
+``{"index", "key", "features"}``, for ``litdata.StreamingDataset("DIR/litdata")``, which
+streams it from disk or, uploaded, from a bucket), plus ``DIR/index.jsonl``: one
 line per manifest clip with its video (relative to DIR where inside it, so the index reads as
 a manifest too), label, captions, start, end, ``key``, ``file`` and ``shape``, or its
 ``error`` when the video failed to decode (such clips are skipped, never stopping the run).
@@ -31,6 +35,7 @@ import dataclasses
 import importlib.util
 import json
 import os
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,11 +53,13 @@ from vidrec.data.manifest import ClipRecord, ManifestError, read_manifest
 from vidrec.data.motion import reads_frames
 from vidrec.inference.predictor import resolve_device
 from vidrec.models.net import VideoRecognizer
+from vidrec.training.feature_store import ShardWriter, merge_parts
 
 __all__ = ["ExtractOptions", "ExtractedClip", "clip_keys", "check_options", "encode_batch", "extract_features", "write_index", "main"]
 
-Format = Literal["npy", "safetensors"]
+Format = Literal["npy", "safetensors", "litdata"]
 SAFETENSORS_FILE = "features.safetensors"
+LITDATA_DIR = "litdata"
 INDEX_FILE = "index.jsonl"
 
 
@@ -140,7 +147,7 @@ class _NpyWriter:
     def __init__(self, out: Path):
         self.out = out
 
-    def add(self, key: str, array: np.ndarray) -> str:
+    def add(self, index: int, key: str, array: np.ndarray) -> str:
         np.save(self.out / f"{key}.npy", array)
         return f"{key}.npy"
 
@@ -154,7 +161,7 @@ class _SafetensorsWriter:
     def __init__(self, out: Path):
         self.out, self.tensors = out, {}
 
-    def add(self, key: str, array: np.ndarray) -> str:
+    def add(self, index: int, key: str, array: np.ndarray) -> str:
         self.tensors[key] = np.ascontiguousarray(array)
         return SAFETENSORS_FILE
 
@@ -162,6 +169,27 @@ class _SafetensorsWriter:
         from safetensors.numpy import save_file
 
         save_file(self.tensors, str(self.out / SAFETENSORS_FILE), metadata=metadata)
+
+
+class _LitdataWriter:
+    """All clips in one LitData store, ``DIR/litdata/``, written chunk by chunk as they come."""
+
+    def __init__(self, out: Path, total: int):
+        self.store = out / LITDATA_DIR
+        shutil.rmtree(self.store, ignore_errors=True)  # an earlier run's chunks would mix with these
+        self.part = self.store / "part-00000"
+        self.writer = ShardWriter(self.part, total)
+
+    def add(self, index: int, key: str, array: np.ndarray) -> str:
+        self.writer.add({"index": index, "key": key, "features": array})
+        return LITDATA_DIR
+
+    def close(self, metadata: dict[str, str]) -> None:
+        if self.writer.close():  # nothing when every clip failed: no store, as no .npy file
+            merge_parts(self.store, [self.part])
+            (self.store / "metadata.json").write_text(json.dumps(metadata, indent=1) + "\n")
+        else:
+            shutil.rmtree(self.store, ignore_errors=True)
 
 
 def check_options(ckpt: Checkpoint, options: ExtractOptions) -> None:
@@ -192,7 +220,11 @@ def extract_features(
     data = _ClipFrames(records, ckpt.clip, ckpt.clip.eval_transform(ckpt.normalization), options.views)
     # A list per batch: failed clips have no frames to stack, and good ones are stacked below.
     loader = DataLoader(data, batch_size=options.batch_size, num_workers=options.workers, collate_fn=list)
-    writer = _SafetensorsWriter(out) if options.format == "safetensors" else _NpyWriter(out)
+    writer = (
+        _SafetensorsWriter(out) if options.format == "safetensors"
+        else _LitdataWriter(out, len(records)) if options.format == "litdata"
+        else _NpyWriter(out)
+    )
     results = [ExtractedClip(i, r, key) for i, (r, key) in enumerate(zip(records, clip_keys(records)))]
     done = 0
     for batch in loader:
@@ -207,7 +239,7 @@ def extract_features(
             for item, array in zip(good, feats):
                 array = array[0] if options.views == 1 else array  # (T, D) / (H',), or with views (N, ...)
                 result = results[item["index"]]
-                result.file, result.shape = writer.add(result.key, array), tuple(array.shape)
+                result.file, result.shape = writer.add(result.index, result.key, array), tuple(array.shape)
         done += len(batch)
         if progress is not None:
             progress(done, len(records))
@@ -245,7 +277,7 @@ def _parser(prog: str | None) -> argparse.ArgumentParser:
     p.add_argument("--ckpt", required=True, help="checkpoint written by train.py")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the arrays and index.jsonl")
     p.add_argument("--format", choices=list(get_args(Format)), default="npy",
-                   help=f"one .npy per clip (default), or one {SAFETENSORS_FILE}")
+                   help=f"one .npy per clip (default), one {SAFETENSORS_FILE}, or a LitData store in {LITDATA_DIR}/ (streams)")
     what = p.add_mutually_exclusive_group()
     what.add_argument("--per-frame", dest="per_clip", action="store_false", help="backbone features (T, D) per clip (default)")
     what.add_argument("--per-clip", dest="per_clip", action="store_true", help="the temporal model's clip encoding (H',)")
@@ -278,7 +310,7 @@ def _print_summary(results: Sequence[ExtractedClip], options: ExtractOptions, ou
         console.print(table)
     shape = next((r.shape for r in results if r.shape is not None), None)
     what = "per-clip encodings" if options.per_clip else "per-frame features"
-    where = out / (SAFETENSORS_FILE if options.format == "safetensors" else "<index>_<video>.npy")
+    where = out / {"safetensors": SAFETENSORS_FILE, "litdata": LITDATA_DIR + "/"}.get(options.format, "<index>_<video>.npy")
     console.print(
         f"extracted {len(results) - len(failed)} of {len(results)} clips: {what}, float32 {shape or '-'} each -> {where}; "
         f"index: {out / INDEX_FILE}",

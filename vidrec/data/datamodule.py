@@ -8,7 +8,8 @@ training manifest is not read for them at all, so it need not exist on the machi
 The datamodule never looks at the model. What it needs to know of the backbone (its input
 normalisation) is linked in by the CLI when the config is parsed; serving cached features
 instead of frames is decided by the training code, which hands over the feature datasets
-(``use_dataset``).
+(``use_dataset``): in memory (``FeatureDataset``) or streamed from a sharded store
+(``FeatureStream``, an ``IterableDataset`` that splits itself across ranks and workers).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from vidrec.data.clips import ClipSpec
-from vidrec.data.datasets import ClipDataset, FeatureDataset, collate_clips
+from vidrec.data.datasets import ClipDataset, FeatureDataset, FeatureStream, collate_clips
 from vidrec.data.decode import Backend
 from vidrec.data.motion import MotionInput
 from vidrec.data.manifest import ClipRecord, ManifestError, check_labels, read_classes, read_manifest
@@ -58,6 +59,11 @@ class VideoDataModule(pl.LightningDataModule):
         cache_dir: cache frozen-backbone features here (``None`` = decode every epoch).
         cache_train_views: with the cache, how many augmented views per training clip
             (0 = train on the evaluation-style features, i.e. augmentation off).
+        feature_store: how cached features are kept. ``files``: one file per clip, all loaded
+            into memory on every rank (fast, for datasets that fit in RAM). ``shards``: LitData
+            chunks streamed a few at a time, split across DDP ranks and workers, for datasets
+            too large to hold in RAM (Kinetics); ``cache_dir`` may then be a bucket URL to read.
+        seed: seeds the training augmentation, and with ``shards`` each epoch's order.
     """
 
     def __init__(
@@ -91,6 +97,7 @@ class VideoDataModule(pl.LightningDataModule):
         normalization: Normalization | None = None,
         cache_dir: str | None = None,
         cache_train_views: int = 0,
+        feature_store: Literal["files", "shards"] = "files",
         seed: int | None = None,
     ):
         super().__init__()
@@ -108,6 +115,14 @@ class VideoDataModule(pl.LightningDataModule):
         self.test_views, self.test_crops = test_views, test_crops
         self.normalization = normalization or IMAGENET
         self.cache_dir, self.cache_train_views, self.seed = cache_dir, cache_train_views, seed
+        if feature_store not in ("files", "shards"):
+            raise ValueError(f"feature_store must be 'files' or 'shards', got {feature_store!r}")
+        if balanced_sampling and feature_store == "shards" and cache_dir is not None:
+            # A streamed store is read chunk by chunk in its own order; it cannot draw by class weights.
+            raise ValueError("balanced_sampling needs random access to the clips: use feature_store='files' (or no cache_dir)")
+        if cache_dir is not None and "://" in cache_dir and feature_store != "shards":
+            raise ValueError(f"cache_dir {cache_dir} is a URL: only feature_store='shards' reads features from a bucket")
+        self.feature_store = feature_store
         self.records: dict[str, list[ClipRecord]] = {}
         self.datasets: dict[str, Dataset] = {}
 
@@ -192,7 +207,7 @@ class VideoDataModule(pl.LightningDataModule):
             if records and name not in self.datasets:
                 self.datasets[name] = self.clip_dataset(records, train=name == "train", test=name == "test")
 
-    def use_dataset(self, name: Stage, dataset: FeatureDataset) -> None:
+    def use_dataset(self, name: Stage, dataset: FeatureDataset | FeatureStream) -> None:
         """Serve ``name`` from ``dataset`` (cached features of the same records) instead of decoding."""
         if [r.video for r in dataset.records] != [r.video for r in self._records(name)]:
             raise ValueError(f"the {name} feature dataset does not hold the {name} manifest's clips")
@@ -208,6 +223,8 @@ class VideoDataModule(pl.LightningDataModule):
                 raise ManifestError(f"{path}: manifest has no clips")
             raise ValueError(f"no {name} manifest given (--data.{name}_manifest)")
         dataset = self.datasets[name]
+        if isinstance(dataset, FeatureStream):
+            return self._stream_loader(dataset)
         sampler = None
         if name == "train" and self.balanced_sampling:
             labels = [r.label for r in dataset.records]
@@ -226,6 +243,22 @@ class VideoDataModule(pl.LightningDataModule):
             persistent_workers=self.persistent_workers and workers > 0,
             collate_fn=collate_clips,
             drop_last=False,
+        )
+
+    def _stream_loader(self, dataset: FeatureStream) -> DataLoader:
+        # No shuffle or sampler: the store shuffles and splits itself across ranks and workers
+        # (Lightning injects no DistributedSampler into an IterableDataset's loader). Workers read
+        # chunks beside the training step. Not persistent: each epoch's workers take a fresh
+        # copy of the dataset, with the epoch set_epoch gave it.
+        dataset.set_loader(self.batch_size, self.num_workers)
+        if dataset.train:
+            dataset.set_epoch(self.trainer.current_epoch if self.trainer is not None else 0)
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory and torch.cuda.is_available(),
+            collate_fn=collate_clips,
         )
 
     def train_dataloader(self) -> DataLoader:

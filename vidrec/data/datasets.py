@@ -1,4 +1,5 @@
-"""Datasets that return dicts: ``ClipDataset`` decodes frames, ``FeatureDataset`` reads cached features.
+"""Datasets that return dicts: ``ClipDataset`` decodes frames, ``FeatureDataset`` reads cached features
+held in memory, ``FeatureStream`` streams them from a sharded store (an ``IterableDataset``).
 
 A clip whose video fails to decode is not an exception that kills the epoch: the dataset
 warns with the file's name and returns an item holding a ``SkippedClip(video, reason)``,
@@ -14,14 +15,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, IterableDataset
 
 from vidrec.data.clips import ClipSpec, SkippedClip, load_views, read_clip
 from vidrec.data.decode import VideoDecodeError
 from vidrec.data.manifest import ClipRecord
 from vidrec.data.vocab import Vocab
 
-__all__ = ["ClipDataset", "FeatureDataset", "collate_clips", "label_index"]
+__all__ = ["ClipDataset", "FeatureDataset", "FeatureStream", "collate_clips", "label_index"]
 
 
 def label_index(record: ClipRecord, class_to_idx: dict[str, int] | None) -> int:
@@ -158,7 +159,11 @@ class FeatureDataset(_CaptionMixin, Dataset):
         return len(self.records)
 
     def __getitem__(self, index: int) -> dict:
-        record, views = self.records[index], self.views[index]
+        return self.item(index, self.views[index])
+
+    def item(self, index: int, views: Sequence[torch.Tensor] | torch.Tensor | str) -> dict:
+        """The item of record ``index`` from its K views (a list, or a (K, T, D) tensor) or its decode error."""
+        record = self.records[index]
         if isinstance(views, str):
             return skipped_item(record, index, views)
         rng = np.random.default_rng(int(torch.randint(2**62, ()).item()))  # seeded by seed_everything
@@ -171,6 +176,48 @@ class FeatureDataset(_CaptionMixin, Dataset):
             "video": record.video,
             "index": index,
         }
+
+
+class FeatureStream(IterableDataset):
+    """``FeatureDataset``'s items, streamed: for datasets whose features do not fit in memory.
+
+    ``source`` yields ``{"index": record index, "features": (K, T, D) float16, "error": str}``
+    (a LitData ``StreamingDataset`` over a feature store, which splits the items across DDP
+    ranks and DataLoader workers, and shuffles them; it has ``set_epoch``, ``set_batch_size``
+    and ``set_num_workers``). Labels and captions come from
+    ``records`` by that index, so only the features travel; an item with an ``error`` is a
+    skipped item, as in ``FeatureDataset``. ``len`` is this rank's share.
+    """
+
+    def __init__(
+        self,
+        records: Sequence[ClipRecord],
+        source: IterableDataset,
+        train: bool = False,
+        class_to_idx: dict[str, int] | None = None,
+        vocab: Vocab | None = None,
+        max_caption_len: int = 20,
+    ):
+        # A FeatureDataset without features: it turns (index, views) into the item.
+        self.items = FeatureDataset(records, [""] * len(records), train, class_to_idx, vocab, max_caption_len)
+        self.records, self.source, self.train = self.items.records, source, train
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def set_loader(self, batch_size: int, num_workers: int) -> None:
+        """How the DataLoader batches it: the source splits items so each worker's share is whole batches."""
+        self.source.set_batch_size(batch_size)
+        self.source.set_num_workers(num_workers)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Shuffle for ``epoch`` (call before iterating: an iterable dataset has no sampler for Lightning to tell)."""
+        self.source.set_epoch(epoch)
+
+    def __iter__(self):
+        for raw in self.source:
+            index = int(raw["index"])
+            yield self.items.item(index, raw["error"] or raw["features"])  # features (K, T, D) -> item (T, D)
 
 
 def collate_clips(items: list[dict]) -> dict:

@@ -7,6 +7,10 @@ range, the backbone (name, weights, pooling, blocks), the clip spec (sampling, f
 stride), the transform, train/eval and seed, and the view number. Change any of them and the
 features are recomputed — never silently reused. A damaged cache file (a killed disk, a
 zero-byte file) is recomputed with a warning naming it.
+
+Two layouts share that key and one extraction loop (``extract_views``): ``FeatureCache`` here,
+one ``.pt`` per clip and view, loaded into memory; and ``feature_store.FeatureStore``, LitData
+chunks streamed from disk or a bucket, for datasets too large to hold in RAM (``store_key``).
 """
 
 from __future__ import annotations
@@ -15,16 +19,17 @@ import hashlib
 import os
 import warnings
 from pathlib import Path
+from typing import Iterator, Sequence
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from vidrec.data.datasets import ClipDataset, FeatureDataset, collate_clips
 from vidrec.data.motion import reads_frames
 from vidrec.models.backbone import FrozenBackbone
 from vidrec.models.net import frame_features
 
-__all__ = ["FeatureCache", "backbone_key", "serve_cached_features"]
+__all__ = ["FeatureCache", "backbone_key", "extract_views", "store_key"]
 
 
 def backbone_key(backbone: FrozenBackbone) -> str:
@@ -47,6 +52,93 @@ def _setting(dataset: ClipDataset) -> str:
     return f"{mode}|{spec.sampling}|T={spec.num_frames}|stride={spec.stride}|seed={dataset.seed}{views}|{dataset.transform!r}"
 
 
+def _video_text(dataset: ClipDataset, index: int) -> str:
+    """The part of a key that names one clip: its video file (absolute path, size:mtime) and time range."""
+    record = dataset.records[index]
+    try:
+        st = os.stat(record.video)
+        stamp = f"{st.st_size}:{st.st_mtime_ns}"
+    except OSError:  # missing, or a name the file system refuses: the decode error is cached
+        stamp = "missing"
+    return f"{os.path.abspath(record.video)}|{stamp}|{record.start}|{record.end}"
+
+
+def store_key(dataset: ClipDataset, views: int, mixed: bool = False) -> str:
+    """Key of a whole feature store: every clip's ``_video_text`` in order, the setting and the view count.
+
+    The same facts as ``FeatureCache.path`` hashes per file, so the same changes make a new
+    store: one edited video (or a reordered manifest) means a new store, never a stale one.
+    ``mixed``: the clips are stored in a random order (for training) rather than in order.
+    """
+    h = hashlib.sha1()
+    for i in range(len(dataset)):
+        h.update(_video_text(dataset, i).encode())
+        h.update(b"\0")  # cannot occur in a path: no two lists of clips hash alike
+    h.update(f"{_setting(dataset)}|views={views}".encode())
+    if mixed:
+        h.update(b"|mixed")
+    return h.hexdigest()
+
+
+class _ViewPairs(Dataset):
+    """Items ``dataset.for_view(v)[i]`` for a list of ``(i, v)`` pairs; ``index`` is the position in that list."""
+
+    def __init__(self, dataset: ClipDataset, pairs: Sequence[tuple[int, int]]):
+        views = 1 + max((v for _, v in pairs), default=0)
+        self.views = [dataset.for_view(v) for v in range(views)]
+        self.pairs = list(pairs)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, k: int) -> dict:
+        i, v = self.pairs[k]
+        return {**self.views[v][i], "index": k}
+
+
+@torch.no_grad()
+def extract_views(
+    backbone: FrozenBackbone,
+    dataset: ClipDataset,
+    pairs: Sequence[tuple[int, int]],
+    batch_size: int = 16,
+    num_workers: int = 0,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+) -> Iterator[tuple[int, int, torch.Tensor | str]]:
+    """Backbone features of the clip views ``pairs`` (``(clip index, view)``), as ``(i, v, features)``.
+
+    View ``v`` is ``dataset.for_view(v)``: a seeded training dataset draws a different
+    augmentation per view. ``features`` is float16 on the CPU, (T, D [+ M]) — or (N, T, D)
+    with test views or crops — or, for a clip whose video fails to decode, the reason (a
+    string, warned about here). DataLoader workers decode while the backbone runs; the
+    results come in the order of ``pairs``.
+    """
+    backbone.to(device).eval()
+    loader = DataLoader(_ViewPairs(dataset, pairs), batch_size=batch_size, num_workers=num_workers, collate_fn=collate_clips)
+    it = loader
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(loader, desc="extracting features", leave=False)
+    for batch in it:
+        out: dict[int, torch.Tensor | str] = {}  # position in pairs -> features or error
+        for k, skipped in zip(batch["skipped_index"], batch["skipped"]):
+            warnings.warn(f"skipping clip: {skipped}", stacklevel=2)
+            out[k] = skipped.reason
+        if batch["size"]:
+            frames = batch["frames"].to(device)  # (B, T, 3, S, S), or (B, N, T, 3, S, S) with test views
+            lead = frames.shape[:-4]
+            motion = batch["motion"].to(device) if "motion" in batch else None  # one view only
+            feats = frame_features(backbone, frames.flatten(0, len(lead) - 1), motion, dataset.spec.motion)
+            feats = feats.unflatten(0, lead).half().cpu()  # (B, [N,] T, D [+ M])
+            for j, k in enumerate(batch["index"]):
+                # clone: a row is a view of the whole batch, and torch.save would write all of it
+                out[k] = feats[j].clone()
+        for k in sorted(out):
+            yield *pairs[k], out[k]
+
+
 class FeatureCache:
     """Feature files under ``root/<backbone key>/``; one ``.pt`` per (clip, setting, view)."""
 
@@ -58,13 +150,7 @@ class FeatureCache:
 
     def path(self, dataset: ClipDataset, index: int, view: int = 0) -> Path:
         """The file holding view ``view`` of clip ``index`` of ``dataset``."""
-        record = dataset.records[index]
-        try:
-            st = os.stat(record.video)
-            stamp = f"{st.st_size}:{st.st_mtime_ns}"
-        except OSError:  # missing, or a name the file system refuses: the decode error is cached
-            stamp = "missing"
-        text = f"{os.path.abspath(record.video)}|{stamp}|{record.start}|{record.end}|{_setting(dataset)}|{view}"
+        text = f"{_video_text(dataset, index)}|{_setting(dataset)}|{view}"
         return self.root / (hashlib.sha1(text.encode()).hexdigest() + ".pt")
 
     def load(self, dataset: ClipDataset, index: int, views: int = 1) -> list[torch.Tensor] | str | None:
@@ -120,38 +206,13 @@ class FeatureCache:
         todo = [(i, v) for i, v in todo if not self.path(dataset, i, v).exists()]
         if not todo:
             return 0
-        self.backbone.to(device).eval()
         done = 0
-        for view in range(views):
-            indices = [i for i, v in todo if v == view]
-            if not indices:
-                continue
-            view_data = dataset.for_view(view)
-            loader = DataLoader(
-                torch.utils.data.Subset(view_data, indices),
-                batch_size=batch_size,
-                num_workers=num_workers,
-                collate_fn=collate_clips,
-            )
-            it = loader
-            if progress:
-                from tqdm.auto import tqdm
-
-                it = tqdm(loader, desc=f"extracting features (view {view + 1}/{views})", leave=False)
-            for batch in it:
-                for i, skipped in zip(batch["skipped_index"], batch["skipped"]):
-                    warnings.warn(f"skipping clip: {skipped}", stacklevel=2)
-                    self._save(self.path(dataset, i, view), {"error": skipped.reason})
-                if not batch["size"]:
-                    continue
-                frames = batch["frames"].to(device)  # (B, T, 3, S, S), or (B, N, T, 3, S, S) with test views
-                lead = frames.shape[:-4]
-                motion = batch["motion"].to(device) if "motion" in batch else None  # one view only
-                feats = frame_features(self.backbone, frames.flatten(0, len(lead) - 1), motion, dataset.spec.motion)
-                feats = feats.unflatten(0, lead)  # (B, [N,] T, D [+ M])
-                for j, i in enumerate(batch["index"]):  # dataset indices
-                    self._save(self.path(dataset, i, view), {"features": feats[j].half().cpu()})
-                done += batch["size"]
+        for i, view, out in extract_views(self.backbone, dataset, todo, batch_size, num_workers, device, progress):
+            if isinstance(out, str):
+                self._save(self.path(dataset, i, view), {"error": out})
+            else:
+                self._save(self.path(dataset, i, view), {"features": out})
+                done += 1
         return done
 
     def feature_dataset(self, dataset: ClipDataset, views: int = 1, train: bool | None = None, **extract_kw) -> FeatureDataset:
@@ -184,38 +245,3 @@ class FeatureCache:
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         torch.save(item, tmp)
         os.replace(tmp, path)
-
-
-def serve_cached_features(trainer, backbone: FrozenBackbone, datamodule, stage: str | None) -> None:
-    """Switch the datamodule's datasets for ``stage`` to cached backbone features.
-
-    Called from the LightningModule's ``setup`` (after the datamodule's): only the training
-    code holds both the backbone and the data. Does nothing without ``cache_dir``. A backbone
-    being fine-tuned changes its features every step, so its frames are decoded every epoch.
-    """
-    if getattr(datamodule, "cache_dir", None) is None:
-        return
-    if not backbone.frozen:
-        warnings.warn("feature cache disabled: the backbone is being fine-tuned (trainable_layers > 0)")
-        return
-    cache = FeatureCache(datamodule.cache_dir, backbone)
-    strategy = trainer.strategy
-    for name in datamodule.stages(stage):
-        dataset = datamodule.datasets.get(name)
-        if not isinstance(dataset, ClipDataset):  # no manifest, or already served from the cache
-            continue
-        augmented = name == "train" and datamodule.cache_train_views > 0
-        if name == "train" and not augmented:
-            dataset = datamodule.clip_dataset(dataset.records, train=False)  # evaluation-style features
-        features = cache.feature_dataset(
-            dataset,
-            views=datamodule.cache_train_views if augmented else 1,
-            train=name == "train",
-            batch_size=datamodule.batch_size,
-            num_workers=datamodule.num_workers,
-            device=strategy.root_device,
-            rank=trainer.global_rank,
-            world_size=trainer.world_size,
-            barrier=lambda: strategy.barrier("vidrec-feature-cache"),
-        )
-        datamodule.use_dataset(name, features)
