@@ -80,3 +80,47 @@ def test_ddp_two_cpu_processes_with_feature_cache(tmp_path, tiny_dataset):
     for p in files:
         item = torch.load(p, map_location="cpu", weights_only=True)
         assert item["features"].shape == (dm_hp["num_frames"], backbone.out_dim)
+
+
+@pytest.mark.slow
+def test_ddp_survives_a_rank_with_nothing_to_learn_or_caption(tmp_path, tiny_dataset):
+    """A rank whose training batch is all undecodable clips, and a rank whose validation clips
+    have no captions, must still take part in DDP's collectives (before: both hung)."""
+    import json
+
+    train = [json.loads(line) for line in (tiny_dataset / "train.jsonl").read_text().splitlines()][:6]
+    for row in train:
+        row["video"] = str(tiny_dataset / row["video"])
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video at all")
+    # Batch size 1 and two ranks: some step hands one rank only the broken clip.
+    rows = train + [{"video": str(broken), "label": train[0]["label"], "captions": ["a broken clip"]}]
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    # Rank 0 validates the captioned clip, rank 1 the one without captions.
+    val = [dict(train[0]), {k: v for k, v in train[1].items() if k != "captions"}]
+    (tmp_path / "val.jsonl").write_text("".join(json.dumps(r) + "\n" for r in val))
+    root = tmp_path / "run"
+    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "OMP_NUM_THREADS": "1"}
+    env.pop("LOCAL_RANK", None)
+    env.pop("WORLD_SIZE", None)
+    args = [
+        sys.executable, str(REPO / "train.py"), "fit",
+        "--config", str(REPO / "configs" / "debug.yaml"),
+        "--data.train_manifest", str(tmp_path / "train.jsonl"),
+        "--data.val_manifest", str(tmp_path / "val.jsonl"),
+        "--data.batch_size", "1",
+        "--trainer.max_epochs", "1",
+        "--trainer.strategy", "ddp",
+        "--trainer.devices", "2",
+        "--trainer.accelerator", "cpu",
+        "--trainer.default_root_dir", str(root),
+        "--trainer.logger.save_dir", str(root),
+        "--trainer.enable_progress_bar", "false",
+    ]
+    try:
+        proc = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    except subprocess.TimeoutExpired:
+        pytest.fail("DDP training hung: a rank skipped a collective the other waited in")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "broken.mp4" in proc.stderr + proc.stdout  # the skip is reported, naming the file
+    assert sorted(root.rglob("last.ckpt")), "no checkpoint written"

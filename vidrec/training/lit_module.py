@@ -195,28 +195,35 @@ class VidRecModule(pl.LightningModule):
     def training_step(self, batch: dict, batch_idx: int):
         self._skipped["train"] += batch["skipped"]
         if not batch["size"]:
-            return None  # every clip in the batch failed to decode: nothing to learn from
+            return self._nothing_to_learn()  # every clip in the batch failed to decode
         sequence, encoding = self._encode(batch)
         loss, terms, _ = self.model_step(batch, encoding, sequence)
         if loss is None:
-            return None
+            return self._nothing_to_learn()
         b = batch["size"]
         self.log("train/loss", loss, prog_bar=True, batch_size=b)
         for k, v in terms.items():
             self.log(f"train/{k}", v, batch_size=b)
         return loss
 
+    def _nothing_to_learn(self) -> torch.Tensor | None:
+        """The step's result for a batch without a loss (all its clips failed to decode, or none
+        has a label or caption). Alone, the step is skipped (None). Under DDP every rank must
+        run backward, or the others wait forever in the gradient all-reduce: this rank then
+        contributes a zero loss that touches every trainable weight (zero gradients)."""
+        if self.trainer.world_size <= 1:
+            return None
+        return sum((p.sum() * 0.0 for p in self.parameters() if p.requires_grad), torch.zeros((), device=self.device))
+
     def _eval_step(self, batch: dict, stage: Literal["val", "test"]) -> None:
         self._skipped[stage] += batch["skipped"]
         if not batch["size"]:
+            self._log_losses(stage, None, {}, 0)
             return
         sequence, encoding = self._encode(batch)
         loss, terms, logits = self.model_step(batch, encoding, sequence)
         b = batch["size"]
-        if loss is not None:
-            self.log(f"{stage}/loss", loss, prog_bar=stage == "val", batch_size=b, sync_dist=True)
-            for k, v in terms.items():
-                self.log(f"{stage}/{k}", v, batch_size=b, sync_dist=True)
+        self._log_losses(stage, loss, terms, b)
         labels = batch["label"]
         has_label = labels >= 0
         preds = None
@@ -242,6 +249,25 @@ class VidRecModule(pl.LightningModule):
                     "caption": captions[j] if captions is not None else None,
                 }
             )
+
+    def _log_losses(self, stage: str, loss: torch.Tensor | None, terms: dict, b: int) -> None:
+        """``{stage}/loss`` and its terms, averaged over clips and (``sync_dist``) ranks.
+
+        Under DDP each logged name is reduced across ranks at the epoch's end, so every rank
+        must log the same names: a rank whose batch lacks a term (no captions, or every clip
+        failed to decode) logs it as 0 with weight 0, which leaves the weighted mean unchanged.
+        """
+        values = {"loss": loss, **terms}
+        if self.trainer.world_size > 1:
+            expected = ["loss"] + ["action_loss"] * (self.net.action_head is not None)
+            expected += ["caption_loss"] * (self.net.caption_decoder is not None)
+            values = {k: values.get(k) for k in expected}
+        else:  # alone: log what there is (a batch without a loss logs nothing)
+            values = {k: v for k, v in values.items() if v is not None}
+        for k, v in values.items():
+            weight = b if v is not None else 0
+            v = v if v is not None else torch.zeros((), device=self.device)
+            self.log(f"{stage}/{k}", v, prog_bar=k == "loss" and stage == "val", batch_size=weight, sync_dist=True)
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._eval_step(batch, "val")
@@ -327,6 +353,13 @@ class VidRecModule(pl.LightningModule):
             (self.val_confusion if stage == "val" else self.test_confusion).reset()
             return
         scored = [s for s in samples if s["caption"] is not None and s["references"]]
+        if self.trainer.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+            # Corpus BLEU/CIDEr are not averages of per-rank scores, and a rank holding no
+            # captioned clip would skip the synced log the others wait in: every rank scores
+            # all ranks' captions (the same numbers everywhere).
+            gathered: list = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(gathered, scored)
+            scored = [s for part in gathered for s in part]
         if scored:
             from vidrec.training.caption_metrics import caption_scores
 
@@ -336,7 +369,7 @@ class VidRecModule(pl.LightningModule):
                 {str(i): s["caption"] for i, s in enumerate(scored)},
                 meteor=stage == "test",
             )
-            self.log_dict({f"{stage}/{k}": v for k, v in scores.items()}, sync_dist=True)
+            self.log_dict({f"{stage}/{k}": v for k, v in scores.items()})  # already over every rank's captions
         confusion = self.val_confusion if stage == "val" else self.test_confusion
         if self.classes and confusion.update_count:
             matrix = confusion.compute().cpu()
