@@ -22,7 +22,7 @@ os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
 
 from benchmarks._common import machine_info  # noqa: E402
 
-BENCHMARKS = ("decode_speed", "backbone_throughput", "feature_cache", "window_reuse", "training_step", "real_footage_bench")
+BENCHMARKS = ("decode_speed", "backbone_throughput", "backbone_flops", "extraction_pipeline", "feature_cache", "window_reuse", "timeline_peers", "training_step", "real_footage_bench")
 ROOT = Path(__file__).resolve().parent.parent
 
 
