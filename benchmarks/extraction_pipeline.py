@@ -436,6 +436,12 @@ def interpret(rows: list[dict]) -> str:
         )
     if b2:
         busy = b2["cores busy"]
+        if d1 and b1 and busy >= 1.5:
+            scale, limit = b1["seconds"] / b2["seconds"], 2 * b / (TARGET * (d + b))
+            text += (
+                f" Here two threads ran it {scale:.2f}x faster than one, "
+                + ("within that limit, so the target is reachable by overlap." if scale <= limit else "beyond that limit.")
+            )
         if busy < 1.5:
             text += (
                 f" This run was not on idle cores: the two-thread backbone alone kept only {busy:.1f} cores busy, so "
