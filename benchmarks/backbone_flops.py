@@ -132,7 +132,7 @@ def conv_split(backbone, x) -> dict[str, dict[str, float]]:
 def run() -> list[dict]:
     import torch
 
-    from vidrec.models.backbone import FrozenBackbone
+    from vidrec.models.backbone import BackboneWeightsError, FrozenBackbone
 
     threads = torch.get_num_threads()
     torch.manual_seed(0)
@@ -147,7 +147,7 @@ def run() -> list[dict]:
     for label, kw in MODELS:
         try:
             models[label] = FrozenBackbone(**kw)
-        except Exception as e:  # Lite2's weights package may be missing: the others still run
+        except (BackboneWeightsError, ImportError) as e:  # Lite2's weights package may be missing: the others still run
             _log(f"skipping {label}: {type(e).__name__}: {e}")
             continue
         flops[label] = count_flops(models[label], x)

@@ -98,7 +98,7 @@ def cut_clips(folder: Path, num_clips: int = NUM_CLIPS, seconds: float = SECONDS
                 break
             frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
         cap.release()
-        length = min(int(round(seconds * fps)), len(frames))
+        length = min(round(seconds * fps), len(frames))
         for j, start in enumerate(np.linspace(0, len(frames) - length, share).round().astype(int)):
             path = folder / f"{src.stem}_{j:02d}.mp4"
             write_video(path, np.stack(frames[start : start + length]), fps=fps, fourcc="mp4v")

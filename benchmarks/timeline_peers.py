@@ -95,7 +95,7 @@ def vidrec_predictor(real_footage: bool):
 
 def peer(name: str):
     """(model, preset transform, published Kinetics-400 metadata) for a torchvision video model."""
-    import torchvision.models.video as video
+    from torchvision.models import video
 
     weights = getattr(video, WEIGHTS[name]).KINETICS400_V1
     model = getattr(video, name)(weights=None).eval()
@@ -110,7 +110,7 @@ def windows(num_frames: int, fps: float) -> list[tuple[int, int]]:
     out = []
     for s in plan.starts:
         start = s * plan.cell
-        out.append((int(round(start * fps)), min(int(round((start + WINDOW) * fps)), num_frames)))
+        out.append((round(start * fps), min(round((start + WINDOW) * fps), num_frames)))
     return out
 
 
@@ -185,7 +185,7 @@ def _run() -> list[dict]:
         with open_video(video) as reader:
             for name in PEERS:
                 model, transform, _ = peers[name]
-                flops[name] = _flops(lambda: peer_window(reader, model, transform, *wins[0])) * len(wins)
+                flops[name] = _flops(lambda m=model, t=transform: peer_window(reader, m, t, *wins[0])) * len(wins)
         _log(f"timing {len(cases)} cases x {REPEATS} repeats")
         times = interleaved(cases, REPEATS)
         stats = {label: p.predict(video, window=WINDOW, stride=STRIDE).stats for label, p in ours.items()}
