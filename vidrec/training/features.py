@@ -28,6 +28,7 @@ from vidrec.data.datasets import ClipDataset, FeatureDataset, collate_clips
 from vidrec.data.motion import reads_frames
 from vidrec.models.backbone import FrozenBackbone
 from vidrec.models.net import frame_features
+from vidrec.training.encode_collate import EncodeCollate
 
 __all__ = ["FeatureCache", "backbone_key", "extract_views", "store_key"]
 
@@ -124,7 +125,13 @@ def extract_views(
 
 def _extract_views(backbone, dataset, pairs, batch_size, num_workers, device, progress):
     backbone.to(device).eval()
-    loader = DataLoader(_ViewPairs(dataset, pairs), batch_size=batch_size, num_workers=num_workers, collate_fn=collate_clips)
+    # On CPU the workers run the backbone too, each decoding *and* encoding whole clips on one
+    # thread: a decoding worker beside a multi-threaded backbone here stalls it, and beside a
+    # one-thread backbone leaves a core idle (benchmarks/extraction_pipeline.py: 0.73x -> 0.98x
+    # of the slower stage alone, with 2 workers on 2 cores). A GPU backbone stays here.
+    on_cpu = torch.device(device).type == "cpu"
+    collate = EncodeCollate(backbone, dataset.spec.motion) if on_cpu else collate_clips
+    loader = DataLoader(_ViewPairs(dataset, pairs), batch_size=batch_size, num_workers=num_workers, collate_fn=collate)
     it = loader
     if progress:
         from tqdm.auto import tqdm
@@ -136,11 +143,15 @@ def _extract_views(backbone, dataset, pairs, batch_size, num_workers, device, pr
             warnings.warn(f"skipping clip: {skipped}", stacklevel=2)
             out[k] = skipped.reason
         if batch["size"]:
-            frames = batch["frames"].to(device)  # (B, T, 3, S, S), or (B, N, T, 3, S, S) with test views
-            lead = frames.shape[:-4]
-            motion = batch["motion"].to(device) if "motion" in batch else None  # one view only
-            feats = frame_features(backbone, frames.flatten(0, len(lead) - 1), motion, dataset.spec.motion)
-            feats = feats.unflatten(0, lead).half().cpu()  # (B, [N,] T, D [+ M])
+            if "features" in batch:  # encoded by EncodeCollate (in a worker, or here without workers)
+                feats = batch["features"]  # (B, [N,] T, D [+ M])
+            else:
+                frames = batch["frames"].to(device)  # (B, T, 3, S, S), or (B, N, T, 3, S, S) with test views
+                lead = frames.shape[:-4]
+                motion = batch["motion"].to(device) if "motion" in batch else None  # one view only
+                feats = frame_features(backbone, frames.flatten(0, len(lead) - 1), motion, dataset.spec.motion)
+                feats = feats.unflatten(0, lead)  # (B, [N,] T, D [+ M])
+            feats = feats.half().cpu()
             for j, k in enumerate(batch["index"]):
                 # clone: a row is a view of the whole batch, and torch.save would write all of it
                 out[k] = feats[j].clone()
