@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 # Words a caption uses for each class (the builder's caption templates).
 ACTION_WORDS = {
-    "forward": ("forward",),
+    "forward": ("forward", "forwards"),
     "backward": ("backward", "reverse"),
     "zoom_in": ("zooms in", "zoom in"),
     "zoom_out": ("zooms out", "zoom out"),

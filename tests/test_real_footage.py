@@ -60,3 +60,13 @@ def test_build_writes_folds_split_by_source(tmp_path, monkeypatch):
     assert np.abs(fwd - bwd[::-1]).mean() < 8
     rows = [json.loads(line) for line in (tmp_path / "out" / "clips.jsonl").open()]
     assert {r["role"] for r in rows} == {"train", "val", "seen"}
+
+
+def test_a_caption_names_the_action_in_any_template_wording():
+    from benchmarks.real_footage_eval import names_action
+
+    assert names_action("a video of people walking across a square playing forwards", "forward")
+    assert names_action("people walking across a square, played forward", "forward")
+    assert not names_action("people walking across a square, played backward", "forward")
+    assert not names_action("the camera zooms in, played forward and backward", "forward")  # names both
+    assert names_action("the camera zooms in on the trees", "zoom_in")
