@@ -114,16 +114,7 @@ def extract_views(
     with test views or crops — or, for a clip whose video fails to decode, the reason (a
     string, warned about here). DataLoader workers decode while the backbone runs; the
     results come in the order of ``pairs``.
-
-    Extraction leaves the global random state as it found it: the DataLoader draws its worker
-    seeds from it (and augmentations may too), so otherwise a run that fills the cache would
-    train differently from the same run over a filled cache.
     """
-    with torch.random.fork_rng(devices=[]):  # CPU generator only: extraction draws nothing on the GPU
-        yield from _extract_views(backbone, dataset, pairs, batch_size, num_workers, device, progress)
-
-
-def _extract_views(backbone, dataset, pairs, batch_size, num_workers, device, progress):
     backbone.to(device).eval()
     # On CPU the workers run the backbone too, each decoding *and* encoding whole clips on one
     # thread: a decoding worker beside a multi-threaded backbone here stalls it, and beside a
