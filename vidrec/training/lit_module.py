@@ -206,12 +206,16 @@ class VidRecModule(pl.LightningModule):
             self.log(f"train/{k}", v, batch_size=b)
         return loss
 
+    def _world_size(self) -> int:
+        """How many ranks train together (1 when the module runs without a Trainer)."""
+        return self._trainer.world_size if self._trainer is not None else 1
+
     def _nothing_to_learn(self) -> torch.Tensor | None:
         """The step's result for a batch without a loss (all its clips failed to decode, or none
         has a label or caption). Alone, the step is skipped (None). Under DDP every rank must
         run backward, or the others wait forever in the gradient all-reduce: this rank then
         contributes a zero loss that touches every trainable weight (zero gradients)."""
-        if self.trainer.world_size <= 1:
+        if self._world_size() <= 1:
             return None
         return sum((p.sum() * 0.0 for p in self.parameters() if p.requires_grad), torch.zeros((), device=self.device))
 
@@ -258,7 +262,7 @@ class VidRecModule(pl.LightningModule):
         failed to decode) logs it as 0 with weight 0, which leaves the weighted mean unchanged.
         """
         values = {"loss": loss, **terms}
-        if self.trainer.world_size > 1:
+        if self._world_size() > 1:
             expected = ["loss"] + ["action_loss"] * (self.net.action_head is not None)
             expected += ["caption_loss"] * (self.net.caption_decoder is not None)
             values = {k: values.get(k) for k in expected}
@@ -353,7 +357,7 @@ class VidRecModule(pl.LightningModule):
             (self.val_confusion if stage == "val" else self.test_confusion).reset()
             return
         scored = [s for s in samples if s["caption"] is not None and s["references"]]
-        if self.trainer.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+        if self._world_size() > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
             # Corpus BLEU/CIDEr are not averages of per-rank scores, and a rank holding no
             # captioned clip would skip the synced log the others wait in: every rank scores
             # all ranks' captions (the same numbers everywhere).
