@@ -330,3 +330,14 @@ def test_fine_tuned_backbone_decodes_frames_despite_cache_dir(tmp_path, tiny_dat
     assert cli.trainer.global_step == 1
     assert isinstance(cli.datamodule.datasets["train"], ClipDataset)
     assert not _files(cache_dir)
+
+
+def test_extraction_runs_the_backbone_in_full_precision_on_cpu_and_mixed_on_gpu():
+    from vidrec.training.features import extraction_autocast
+
+    with extraction_autocast("cpu"):
+        assert not torch.is_autocast_enabled("cuda") and not torch.is_autocast_enabled("cpu")
+    if torch.cuda.is_available():  # only where a GPU is lent: CI runs on CPU
+        with extraction_autocast("cuda"):
+            assert torch.is_autocast_enabled("cuda")
+            assert torch.get_autocast_dtype("cuda") in (torch.bfloat16, torch.float16)

@@ -15,6 +15,7 @@ chunks streamed from disk or a bucket, for datasets too large to hold in RAM (``
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import warnings
@@ -98,6 +99,19 @@ class _ViewPairs(Dataset):
 
 
 @torch.no_grad()
+def extraction_autocast(device: torch.device | str):
+    """Mixed precision for the frozen backbone on a GPU: bf16 where the GPU has it, else fp16.
+
+    Features are stored as float16 anyway, so a half-precision forward loses nothing that the
+    cache keeps, and it runs on the tensor cores. On the CPU: full precision (no context).
+    """
+    device = torch.device(device)
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast(device_type="cuda", dtype=dtype)
+
+
 def extract_views(
     backbone: FrozenBackbone,
     dataset: ClipDataset,
@@ -140,7 +154,8 @@ def extract_views(
                 frames = batch["frames"].to(device)  # (B, T, 3, S, S), or (B, N, T, 3, S, S) with test views
                 lead = frames.shape[:-4]
                 motion = batch["motion"].to(device) if "motion" in batch else None  # one view only
-                feats = frame_features(backbone, frames.flatten(0, len(lead) - 1), motion, dataset.spec.motion)
+                with extraction_autocast(device):
+                    feats = frame_features(backbone, frames.flatten(0, len(lead) - 1), motion, dataset.spec.motion)
                 feats = feats.unflatten(0, lead)  # (B, [N,] T, D [+ M])
             feats = feats.half().cpu()
             for j, k in enumerate(batch["index"]):
