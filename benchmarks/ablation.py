@@ -12,7 +12,7 @@ Every cell is a run of the project's own commands, so anyone can repeat one alon
 * demo: ``python -m vidrec.apps.order_demo --skip-baseline <the cell's options>`` (``train.py
   fit`` + ``test`` with ``configs/synthetic.yaml``).
 
-A cell's result is kept in ``runs/ablation/<grid>/<cell>/result.json`` and reused when the grid
+A cell's result is kept in ``runs/ablation/<grid>/<cell>/ablation_result.json`` and reused when the grid
 is run again, so an interrupted ablation continues where it stopped. All cells of a grid share
 one feature cache: the cache key tells the backbones and motion inputs apart.
 """

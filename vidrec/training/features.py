@@ -126,8 +126,8 @@ def extract_views(
     View ``v`` is ``dataset.for_view(v)``: a seeded training dataset draws a different
     augmentation per view. ``features`` is float16 on the CPU, (T, D [+ M]) — or (N, T, D)
     with test views or crops — or, for a clip whose video fails to decode, the reason (a
-    string, warned about here). DataLoader workers decode while the backbone runs; the
-    results come in the order of ``pairs``.
+    string, warned about here). DataLoader workers decode (and, on CPU, run the backbone)
+    while this process writes; the results come in the order of ``pairs``.
     """
     backbone.to(device).eval()
     # On CPU the workers run the backbone too, each decoding *and* encoding whole clips on one
