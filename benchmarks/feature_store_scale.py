@@ -84,12 +84,17 @@ class _TreeMemory:
         import threading
 
         self.peak = 0.0
+        self.worker_peak = 0.0  # largest VmHWM among the descendants (DataLoader workers)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
         while not self._stop.wait(0.1):
             total = 0
+            for pid in _descendants(os.getpid()):
+                hwm = _hwm_mib(pid)
+                if hwm == hwm:
+                    self.worker_peak = max(self.worker_peak, hwm)
             for pid in [os.getpid(), *_descendants(os.getpid())]:
                 try:
                     with open(f"/proc/{pid}/smaps_rollup") as f:
@@ -107,10 +112,25 @@ class _TreeMemory:
         self._thread.join()
 
 
+def _hwm_mib(pid: int | str = "self") -> float:
+    """Peak RSS of a process's own memory (VmHWM, MiB), or nan when it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        return float("nan")
+
+
 def _peak_mib() -> tuple[float, float]:
-    """(this process, its largest waited-for child) peak RSS in MiB (Linux reports KiB)."""
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+    """(this process, its largest waited-for child) peak RSS in MiB.
+
+    This process's from VmHWM: getrusage's ru_maxrss survives exec, so a case started from a
+    big parent (``make bench``'s, after the 3D CNNs) would report the parent's peak instead.
+    """
+    own = _hwm_mib()
+    if own != own:  # no /proc: fall back to getrusage (Linux reports KiB)
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 def _write_store(folder: str, n: int) -> dict:
@@ -159,7 +179,7 @@ def _read_store(folder: str, n: int, workers: int, rank: int | None = None) -> d
         epoch = time.perf_counter() - t1
     main, child = _peak_mib()
     return {"first_batch_s": first, "epoch_s": epoch, "clips": clips, "distinct": len(seen), "clips_per_s": clips / epoch,
-            "peak_rss_MiB": main, "worker_peak_MiB": child if workers else None, "rank_pss_MiB": memory.peak, "rank": rank}
+            "peak_rss_MiB": main, "worker_peak_MiB": memory.worker_peak if workers else None, "rank_pss_MiB": memory.peak, "rank": rank}
 
 
 def _ddp_rank(rank: int, port: int, folder: str, n: int, out: str) -> None:
