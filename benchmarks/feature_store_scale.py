@@ -34,7 +34,7 @@ STORE, FILES = "store (LitData chunks)", "per-file cache (a .pt per clip, all in
 WHAT = (
     f"{CLIPS:,} clips of random float16 ({T}, {D}) features (~{CLIPS * T * D * 2 / 2**30:.1f} GiB) written to a store under "
     "/tmp by the store's writer; each reading case in a fresh process: one shuffled training epoch, batch "
-    f"{BATCH}, through `FeatureStream` and `collate_clips`. *peak RSS*: `getrusage` of the reading process (a DDP rank) "
+    f"{BATCH}, through `FeatureStream` and `collate_clips`. *peak RSS*: the kernel's high-water mark (VmHWM) of the reading process (a DDP rank) "
     "and of its largest DataLoader worker; RSS counts shared pages (torch's libraries, a forked worker's pages of its "
     "parent) once per process, so *rank PSS* adds up the proportional set size of the process and its workers, "
     "sampled every 0.1 s: the memory the rank really takes. First batch: from opening the store (for the files, "
