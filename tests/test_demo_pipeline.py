@@ -54,3 +54,21 @@ def test_demo_pipeline_end_to_end(tmp_path, monkeypatch):
         assert len(pred["actions"]) == 5 and isinstance(pred["caption"], str)
     assert json.loads((out / "summary.json").read_text())["runs"]["lstm"]["checkpoint"]
     assert list((out / "lstm" / "wandb").glob("offline-run-*")), "W&B should log offline without credentials"
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--num_clips", "3"], "unrecognized argument --num_clips"),  # a typo of --num-clips, not a train.py option
+        (["--trainer.max_epochs", "3"], "set by the demo itself"),  # would override --epochs behind the table's back
+        (["--data.test_manifest=x.jsonl"], "set by the demo itself"),  # would score another test set
+    ],
+)
+def test_demo_refuses_options_that_would_misreport(tmp_path, capsys, args, says):
+    from vidrec.apps.order_demo import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--data", str(tmp_path / "never_generated"), "--out", str(tmp_path / "runs"), *args])
+    assert exit_info.value.code == 2
+    assert says in capsys.readouterr().err
+    assert not (tmp_path / "never_generated").exists()  # refused before any work

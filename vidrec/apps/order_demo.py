@@ -75,6 +75,24 @@ def _train_and_test(config: str, data: Path, out: Path, epochs: int, extra: list
     return results
 
 
+# What the demo sets itself: passed on, they would silently change what its table reports.
+_DEMO_OWNS = ("--data.train_manifest", "--data.val_manifest", "--data.test_manifest", "--trainer.max_epochs",
+              "--trainer.default_root_dir", "--trainer.logger.save_dir")
+_TRAIN_GROUPS = ("--model.", "--data.", "--trainer.", "--optimizer", "--lr_scheduler", "--seed_everything")
+
+
+def _check_train_options(parser: argparse.ArgumentParser, extra: list[str]) -> None:
+    """Refuse a mistyped demo option (``--num_clips``) and train.py options the demo sets itself."""
+    for arg in extra:
+        if not arg.startswith("--"):
+            continue  # a value
+        name = arg.split("=", 1)[0]
+        if not name.startswith(_TRAIN_GROUPS):
+            parser.error(f"unrecognized argument {name} (train.py options start with --model., --data. or --trainer.)")
+        if name in _DEMO_OWNS:
+            parser.error(f"{name} is set by the demo itself (use --data, --epochs, --out or --skip-baseline)")
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description="vidrec end-to-end demo on the built-in dataset")
     parser.add_argument("--data", default="data/synthetic", help="dataset folder (generated if missing)")
@@ -85,6 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--skip-baseline", action="store_true", help="train only the LSTM model")
     parser.add_argument("--cache-dir", default=None, help="feature cache folder (default: the config's)")
     args, extra = parser.parse_known_args(argv)  # the rest goes to train.py, e.g. --model.caption_attention true
+    _check_train_options(parser, extra)
     t0 = time.perf_counter()
     data, out = Path(args.data), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -98,7 +98,6 @@ class _ViewPairs(Dataset):
         return {**self.views[v][i], "index": k}
 
 
-@torch.no_grad()
 def extraction_autocast(device: torch.device | str):
     """Mixed precision for the frozen backbone on a GPU: bf16 where the GPU has it, else fp16.
 
@@ -112,6 +111,7 @@ def extraction_autocast(device: torch.device | str):
     return torch.autocast(device_type="cuda", dtype=dtype)
 
 
+@torch.no_grad()
 def extract_views(
     backbone: FrozenBackbone,
     dataset: ClipDataset,
