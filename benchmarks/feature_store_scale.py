@@ -121,16 +121,14 @@ def _hwm_mib(pid: int | str = "self") -> float:
         return float("nan")
 
 
-def _peak_mib() -> tuple[float, float]:
-    """(this process, its largest waited-for child) peak RSS in MiB.
-
-    This process's from VmHWM: getrusage's ru_maxrss survives exec, so a case started from a
-    big parent (``make bench``'s, after the 3D CNNs) would report the parent's peak instead.
-    """
+def _peak_mib() -> float:
+    """This process's peak RSS in MiB, from VmHWM: getrusage's ru_maxrss survives exec, so a case
+    started from a big parent (``make bench``'s, after the 3D CNNs) would report the parent's
+    peak instead. Its DataLoader workers' peaks are sampled by ``_TreeMemory``."""
     own = _hwm_mib()
     if own != own:  # no /proc: fall back to getrusage (Linux reports KiB)
         own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return own
 
 
 def _write_store(folder: str, n: int) -> dict:
@@ -148,7 +146,7 @@ def _write_store(folder: str, n: int) -> dict:
             writer.add({"index": start + j, "features": block[j], "error": ""})
     writer.close()
     chunks = merge_parts(folder, [part])
-    return {"write_s": time.perf_counter() - t0, "chunks": chunks, "peak_rss_MiB": _peak_mib()[0]}
+    return {"write_s": time.perf_counter() - t0, "chunks": chunks, "peak_rss_MiB": _peak_mib()}
 
 
 def _read_store(folder: str, n: int, workers: int, rank: int | None = None) -> dict:
@@ -177,7 +175,7 @@ def _read_store(folder: str, n: int, workers: int, rank: int | None = None) -> d
             clips += batch["size"]
             seen.update(batch["index"])
         epoch = time.perf_counter() - t1
-    main, child = _peak_mib()
+    main = _peak_mib()
     return {"first_batch_s": first, "epoch_s": epoch, "clips": clips, "distinct": len(seen), "clips_per_s": clips / epoch,
             "peak_rss_MiB": main, "worker_peak_MiB": memory.worker_peak if workers else None, "rank_pss_MiB": memory.peak, "rank": rank}
 
@@ -222,7 +220,7 @@ def _write_files(folder: str, n: int) -> dict:
         for j in range(len(block)):
             name = hashlib.sha1(str(start + j).encode()).hexdigest() + ".pt"  # as FeatureCache names them
             FeatureCache._save(Path(folder) / name, {"features": block[j].clone()})  # (T, D)
-    return {"write_s": time.perf_counter() - t0, "peak_rss_MiB": _peak_mib()[0]}
+    return {"write_s": time.perf_counter() - t0, "peak_rss_MiB": _peak_mib()}
 
 
 def _read_files(folder: str, n: int) -> dict:
@@ -250,7 +248,7 @@ def _read_files(folder: str, n: int) -> dict:
                 t1 = time.perf_counter()
             clips += batch["size"]
         epoch = time.perf_counter() - t1
-    return {"first_batch_s": first, "epoch_s": epoch, "clips": clips, "clips_per_s": clips / epoch, "peak_rss_MiB": _peak_mib()[0],
+    return {"first_batch_s": first, "epoch_s": epoch, "clips": clips, "clips_per_s": clips / epoch, "peak_rss_MiB": _peak_mib(),
             "rank_pss_MiB": memory.peak}
 
 

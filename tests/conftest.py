@@ -44,6 +44,22 @@ def lossless_frame_content(num_frames: int = LOSSLESS_FRAMES, size: int = LOSSLE
     return frames
 
 
+def moving_square_frames(seed: int, num_frames: int = 8, size: int = 48) -> np.ndarray:
+    """uint8 (T, size, size, 3): a bright square moving across a random dark background."""
+    rng = np.random.default_rng(seed)
+    frames = np.repeat(rng.integers(0, 60, (1, size, size, 3), dtype=np.uint8), num_frames, axis=0)
+    for t in range(num_frames):
+        x = 4 + t * 3
+        frames[t, 16:32, x : x + 12] = rng.integers(150, 255, 3, dtype=np.uint8)
+    return frames
+
+
+@pytest.fixture(scope="session")
+def moving_square():
+    """The ``moving_square_frames(seed, num_frames=8, size=48)`` helper, as a fixture."""
+    return moving_square_frames
+
+
 @pytest.fixture(scope="session")
 def make_video():
     """The ``write_test_video(path, frames, fourcc="FFV1", fps=10.0)`` helper, as a fixture."""

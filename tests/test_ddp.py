@@ -25,35 +25,35 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.slow
-def test_ddp_two_cpu_processes_with_feature_cache(tmp_path, tiny_dataset):
-    cache_dir = tmp_path / "cache"
-    root = tmp_path / "run"
-    env = dict(os.environ)
-    env.update(
-        {
-            "MASTER_ADDR": "127.0.0.1",
-            "MASTER_PORT": str(_free_port()),
-            "OMP_NUM_THREADS": "1",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    env.pop("LOCAL_RANK", None)
+def _ddp_fit(cwd: Path, root: Path, train: Path, val: Path, *extra: str, timeout: float) -> subprocess.CompletedProcess:
+    """``train.py fit --config configs/debug.yaml`` on two CPU processes (DDP over gloo), under ``root``."""
+    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "OMP_NUM_THREADS": "1",
+           "PYTHONUNBUFFERED": "1"}
+    env.pop("LOCAL_RANK", None)  # set by an outer launcher, they would make this run one rank of it
     env.pop("WORLD_SIZE", None)
     args = [
         sys.executable, str(REPO / "train.py"), "fit",
         "--config", str(REPO / "configs" / "debug.yaml"),
-        "--data.train_manifest", str(tiny_dataset / "train.jsonl"),
-        "--data.val_manifest", str(tiny_dataset / "val.jsonl"),
-        "--data.cache_dir", str(cache_dir),
+        "--data.train_manifest", str(train),
+        "--data.val_manifest", str(val),
         "--trainer.strategy", "ddp",
         "--trainer.devices", "2",
         "--trainer.accelerator", "cpu",
         "--trainer.default_root_dir", str(root),
         "--trainer.logger.save_dir", str(root),
         "--trainer.enable_progress_bar", "false",
+        *extra,
     ]
-    proc = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes_with_feature_cache(tmp_path, tiny_dataset):
+    cache_dir = tmp_path / "cache"
+    root = tmp_path / "run"
+    proc = _ddp_fit(
+        tmp_path, root, tiny_dataset / "train.jsonl", tiny_dataset / "val.jsonl", "--data.cache_dir", str(cache_dir), timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "GLOBAL_RANK: 1" in proc.stderr + proc.stdout  # really two processes
     assert sorted(root.rglob("last.ckpt")), "no checkpoint written"
@@ -100,25 +100,11 @@ def test_ddp_survives_a_rank_with_nothing_to_learn_or_caption(tmp_path, tiny_dat
     val = [dict(train[0]), {k: v for k, v in train[1].items() if k != "captions"}]
     (tmp_path / "val.jsonl").write_text("".join(json.dumps(r) + "\n" for r in val))
     root = tmp_path / "run"
-    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "OMP_NUM_THREADS": "1"}
-    env.pop("LOCAL_RANK", None)
-    env.pop("WORLD_SIZE", None)
-    args = [
-        sys.executable, str(REPO / "train.py"), "fit",
-        "--config", str(REPO / "configs" / "debug.yaml"),
-        "--data.train_manifest", str(tmp_path / "train.jsonl"),
-        "--data.val_manifest", str(tmp_path / "val.jsonl"),
-        "--data.batch_size", "1",
-        "--trainer.max_epochs", "1",
-        "--trainer.strategy", "ddp",
-        "--trainer.devices", "2",
-        "--trainer.accelerator", "cpu",
-        "--trainer.default_root_dir", str(root),
-        "--trainer.logger.save_dir", str(root),
-        "--trainer.enable_progress_bar", "false",
-    ]
     try:
-        proc = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+        proc = _ddp_fit(
+            tmp_path, root, tmp_path / "train.jsonl", tmp_path / "val.jsonl",
+            "--data.batch_size", "1", "--trainer.max_epochs", "1", timeout=240,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail("DDP training hung: a rank skipped a collective the other waited in")
     assert proc.returncode == 0, proc.stderr[-4000:]

@@ -8,7 +8,6 @@ import os
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import torchvision
@@ -21,28 +20,17 @@ from vidrec.data.transforms import TF_MINUS_ONE_ONE
 from vidrec.models.backbone import FrozenBackbone
 from vidrec.training.features import FeatureCache, backbone_key
 
-SIZE = 48
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def _content(seed: int, num_frames: int = 8) -> np.ndarray:
-    """uint8 (T, SIZE, SIZE, 3): a bright square moving across a random dark background."""
-    rng = np.random.default_rng(seed)
-    frames = np.repeat(rng.integers(0, 60, (1, SIZE, SIZE, 3), dtype=np.uint8), num_frames, axis=0)
-    for t in range(num_frames):
-        x = 4 + t * 3
-        frames[t, 16:32, x : x + 12] = rng.integers(150, 255, 3, dtype=np.uint8)
-    return frames
-
-
 @pytest.fixture
-def clips(tmp_path, make_video) -> list[ClipRecord]:
+def clips(tmp_path, make_video, moving_square) -> list[ClipRecord]:
     folder = tmp_path / "videos"
     folder.mkdir()
     return [
-        ClipRecord(video=str(make_video(folder / f"clip{i}.avi", _content(i))), label="a", captions=["a square moves"])
+        ClipRecord(video=str(make_video(folder / f"clip{i}.avi", moving_square(i))), label="a", captions=["a square moves"])
         for i in range(3)
     ]
 
@@ -96,14 +84,14 @@ def test_extracted_once_and_equal_to_a_direct_forward(tmp_path, clips, backbone)
     assert not torch.allclose(cache.load(dataset, 0)[0], cache.load(dataset, 1)[0], atol=1e-2)
 
 
-def test_changed_video_file_is_recomputed(tmp_path, clips, backbone, make_video):
+def test_changed_video_file_is_recomputed(tmp_path, clips, backbone, make_video, moving_square):
     dataset = _eval_data(clips)
     cache = FeatureCache(tmp_path / "cache", backbone)
     _extract(cache, dataset)
     old_path = cache.path(dataset, 0)
     old = cache.load(dataset, 0)[0]
 
-    make_video(clips[0].video, _content(seed=99, num_frames=12))  # new content, size and mtime
+    make_video(clips[0].video, moving_square(seed=99, num_frames=12))  # new content, size and mtime
     new_path = cache.path(dataset, 0)
     assert new_path != old_path
     assert _extract(cache, dataset) == 1  # only the changed clip

@@ -27,29 +27,18 @@ from vidrec.training.feature_store import FeatureStore, open_store
 from vidrec.training.features import FeatureCache, backbone_key
 
 REPO = Path(__file__).resolve().parents[1]
-SIZE = 48
 N_CLIPS = 12
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def _content(seed: int, num_frames: int = 8) -> np.ndarray:
-    """uint8 (T, SIZE, SIZE, 3): a bright square moving across a random dark background."""
-    rng = np.random.default_rng(seed)
-    frames = np.repeat(rng.integers(0, 60, (1, SIZE, SIZE, 3), dtype=np.uint8), num_frames, axis=0)
-    for t in range(num_frames):
-        x = 4 + t * 3
-        frames[t, 16:32, x : x + 12] = rng.integers(150, 255, 3, dtype=np.uint8)
-    return frames
-
-
 @pytest.fixture
-def clips(tmp_path, make_video) -> list[ClipRecord]:
+def clips(tmp_path, make_video, moving_square) -> list[ClipRecord]:
     folder = tmp_path / "videos"
     folder.mkdir()
     return [
         ClipRecord(
-            video=str(make_video(folder / f"clip{i}.avi", _content(i))),
+            video=str(make_video(folder / f"clip{i}.avi", moving_square(i))),
             label="ab"[i % 2],
             captions=[f"square number {i} moves", "a square moves"],
         )
@@ -139,7 +128,7 @@ def test_corrupt_video_is_a_skipped_item_and_the_others_survive(tmp_path, clips,
     assert batch["features"].shape == (2, 4, backbone.out_dim)
 
 
-def test_changed_video_makes_a_new_store(tmp_path, clips, backbone, make_video):
+def test_changed_video_makes_a_new_store(tmp_path, clips, backbone, make_video, moving_square):
     store = FeatureStore(tmp_path / "store", backbone)
     before = store.location(_eval_data(clips))
     _serve(store, _eval_data(clips))
@@ -148,7 +137,7 @@ def test_changed_video_makes_a_new_store(tmp_path, clips, backbone, make_video):
     os.utime(clips[1].video, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))  # same size, new time
     touched = store.location(_eval_data(clips))
     assert touched != before
-    make_video(clips[0].video, _content(seed=99, num_frames=12))  # new content and size
+    make_video(clips[0].video, moving_square(seed=99, num_frames=12))  # new content and size
     changed = _eval_data(clips)
     assert store.location(changed) not in (before, touched)
     assert store.extract(changed, progress=False) == N_CLIPS  # a new store, not the old one reused
