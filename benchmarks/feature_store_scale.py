@@ -345,16 +345,33 @@ def _growth(rows: list[dict], layout: str) -> tuple[float, float] | None:
     return slope, m0 - slope * n0 / 1000
 
 
+def _large_store(rows: list[dict]) -> list[dict]:
+    """The rows of the store ``run`` writes first (``--clips``; read with workers and under DDP).
+
+    Found by position, not by size: ``--clips`` may be smaller than, or equal to, a per-file
+    cache size. Its first row holds the store's ``files``; the rows after it without ``files``
+    are its other reads, up to the next write.
+    """
+    start = next((k for k, r in enumerate(rows) if r.get("layout") == STORE and "files" in r), None)
+    if start is None:
+        return []
+    group = [rows[start]]
+    for r in rows[start + 1 :]:
+        if r.get("layout") != STORE or "files" in r:
+            break
+        group.append(r)
+    return group
+
+
 def interpret(rows: list[dict]) -> str:
-    reads = [r for r in rows if r.get("read by")]
-    if not reads:
+    store = _large_store(rows)
+    kin = [r for r in store if r.get("read by")]
+    if not kin:
         return "Not measured."
-    n = max(r["clips"] for r in reads)
-    kin = [r for r in reads if r["clips"] == n]
+    files, n = store[0], store[0]["clips"]
     rss = max(max(r["peak_rss_MiB"], r.get("worker_peak_rss_MiB") or 0) for r in kin)
     pss = max(r["rank_peak_pss_MiB"] for r in kin)
     first = max(r["first_batch_s"] for r in kin)
-    files = next(r for r in rows if r.get("clips") == n and r.get("files"))
     files_g, store_g = _growth(rows, FILES), _growth(rows, STORE)
     text = (
         f"The {n:,}-clip store is {files['files']} files ({files['size_GiB']:.1f} GiB; one per clip would be {n:,}). Reading a "

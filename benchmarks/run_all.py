@@ -24,7 +24,7 @@ from benchmarks._common import machine_info  # noqa: E402
 
 BENCHMARKS = (
     "decode_speed", "backbone_throughput", "backbone_flops", "motion_extraction_cost", "extraction_pipeline",
-    "feature_cache", "feature_store_scale", "window_reuse", "timeline_peers", "training_step", "real_footage_bench",
+    "extraction_batch", "feature_cache", "feature_store_scale", "window_reuse", "timeline_peers", "training_step", "real_footage_bench",
 )
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -53,6 +53,7 @@ from vidrec.data.manifest import ClipRecord, ManifestError, read_manifest
 from vidrec.data.motion import reads_frames
 from vidrec.inference.predictor import resolve_device
 from vidrec.models.net import VideoRecognizer
+from vidrec.training.extraction_batch import BatchSize, check_batch_size, clips_per_forward, sample_item
 from vidrec.training.feature_store import ShardWriter, merge_parts
 
 __all__ = ["ExtractOptions", "ExtractedClip", "clip_keys", "check_options", "encode_batch", "extract_features", "write_index", "main"]
@@ -66,12 +67,13 @@ INDEX_FILE = "index.jsonl"
 @dataclass(frozen=True)
 class ExtractOptions:
     """What to export and how: ``per_clip`` encodings instead of per-frame features, ``views``
-    test views per clip, the file ``format``, clips per network pass, decoding processes."""
+    test views per clip, the file ``format``, clips per network pass (``"auto"``: sized to the
+    device, see ``vidrec.training.extraction_batch``), decoding processes."""
 
     per_clip: bool = False
     views: int = 1
     format: Format = "npy"
-    batch_size: int = 8
+    batch_size: BatchSize = 8
     workers: int = 0
 
 
@@ -194,8 +196,9 @@ class _LitdataWriter:
 
 def check_options(ckpt: Checkpoint, options: ExtractOptions) -> None:
     """Raise ``ValueError`` for options that cannot work, before any clip is decoded."""
-    if options.views < 1 or options.batch_size < 1 or options.workers < 0:
-        raise ValueError(f"views and batch_size must be >= 1 and workers >= 0, got {options}")
+    check_batch_size(options.batch_size)
+    if options.views < 1 or options.workers < 0:
+        raise ValueError(f"views must be >= 1 and workers >= 0, got {options}")
     if options.views > 1 and reads_frames(ckpt.clip.motion):
         # load_views has no motion input: every clip would fail the same way.
         raise ValueError(f"--views > 1 is not supported for a model with motion={ckpt.clip.motion!r} yet; use 1 view")
@@ -218,8 +221,11 @@ def extract_features(
     out.mkdir(parents=True, exist_ok=True)
     net = ckpt.net.to(device).eval()
     data = _ClipFrames(records, ckpt.clip, ckpt.clip.eval_transform(ckpt.normalization), options.views)
+    batch_size = options.batch_size
+    if batch_size == "auto":
+        batch_size = _auto_batch_size(net, data, options.per_clip, device)
     # A list per batch: failed clips have no frames to stack, and good ones are stacked below.
-    loader = DataLoader(data, batch_size=options.batch_size, num_workers=options.workers, collate_fn=list)
+    loader = DataLoader(data, batch_size=batch_size, num_workers=options.workers, collate_fn=list)
     writer = (
         _SafetensorsWriter(out) if options.format == "safetensors"
         else _LitdataWriter(out, len(records)) if options.format == "litdata"
@@ -253,6 +259,19 @@ def extract_features(
     return results
 
 
+def _auto_batch_size(net: VideoRecognizer, data: _ClipFrames, per_clip: bool, device) -> int:
+    """Clips per pass for ``--batch-size auto``, sized on one decoded clip of ``data``; on a GPU the
+    probe is ``encode_batch`` itself on copies of it (``vidrec.training.extraction_batch``)."""
+    item = sample_item(data, range(len(data)))
+
+    def forward(n: int) -> None:
+        frames = item["frames"].to(device).expand(n, *item["frames"].shape).contiguous()  # (n, N, T, 3, S, S)
+        motion = item["motion"].to(device).expand(n, *item["motion"].shape).contiguous() if "motion" in item else None
+        encode_batch(net, frames, motion, per_clip)
+
+    return clips_per_forward("auto", item, forward, device)
+
+
 def write_index(results: Sequence[ExtractedClip], out: str | os.PathLike) -> Path:
     """``out/index.jsonl``: one line per clip, in manifest order."""
     path = Path(out) / INDEX_FILE
@@ -283,12 +302,21 @@ def _parser(prog: str | None) -> argparse.ArgumentParser:
     what.add_argument("--per-clip", dest="per_clip", action="store_true", help="the temporal model's clip encoding (H',)")
     p.set_defaults(per_clip=False)  # else --per-frame's store_false default (True) would win
     p.add_argument("--views", type=int, default=1, help="test views per clip, spread over it: arrays gain a leading (N,) axis")
-    p.add_argument("--batch-size", type=int, default=8, help="clips per network pass (default 8)")
+    p.add_argument("--batch-size", type=_batch_size, default=8, metavar="N|auto",
+                   help="clips per network pass (default 8); auto: as many as fit the GPU, or the CPU's best")
     p.add_argument("--workers", type=int, default=min(4, max((os.cpu_count() or 1) - 1, 0)),
                    help="processes decoding videos beside the network (default: cores - 1, at most 4)")
     p.add_argument("--device", default="auto", help="auto (default: CUDA if available), cpu or cuda")
     p.add_argument("--backend", choices=list(get_args(Backend)), help="video decoder (default: the checkpoint's)")
     return p
+
+
+def _batch_size(text: str) -> BatchSize:
+    """``--batch-size``: ``auto`` or an integer >= 1 (argparse reports anything else as bad usage)."""
+    try:
+        return check_batch_size(text if text == "auto" else int(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or an integer >= 1, got {text!r}") from None
 
 
 def _print_summary(results: Sequence[ExtractedClip], options: ExtractOptions, out: Path) -> None:
@@ -322,8 +350,8 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """``extract``: 0 when every clip was extracted, 1 when any failed, 2 on bad usage."""
     parser = _parser(prog)
     args = parser.parse_args(argv)
-    if args.views < 1 or args.batch_size < 1 or args.workers < 0:
-        parser.error("--views and --batch-size must be >= 1, --workers >= 0")
+    if args.views < 1 or args.workers < 0:
+        parser.error("--views must be >= 1, --workers >= 0")
     options = ExtractOptions(per_clip=args.per_clip, views=args.views, format=args.format,
                              batch_size=args.batch_size, workers=args.workers)
     if args.format == "safetensors" and importlib.util.find_spec("safetensors") is None:

@@ -57,6 +57,10 @@ class VideoDataModule(pl.LightningDataModule):
             crop) or 3 (three crops along the long side, each ``frame_size``), averaged too.
         normalization: the backbone's input statistics (linked from the model by the CLI).
         cache_dir: cache frozen-backbone features here (``None`` = decode every epoch).
+        extract_batch_size: clips per backbone forward when the cache is filled: ``auto`` (sized
+            to the device: the largest that fits in a GPU's memory, or a CPU's best frames per
+            forward; see ``vidrec.training.extraction_batch``) or a number. Not ``batch_size``:
+            extraction runs no optimiser, so its batch has nothing to do with training's.
         cache_train_views: with the cache, how many augmented views per training clip
             (0 = train on the evaluation-style features, i.e. augmentation off).
         feature_store: how cached features are kept. ``files``: one file per clip, all loaded
@@ -96,6 +100,7 @@ class VideoDataModule(pl.LightningDataModule):
         max_caption_len: int = 20,
         normalization: Normalization | None = None,
         cache_dir: str | None = None,
+        extract_batch_size: int | Literal["auto"] = "auto",
         cache_train_views: int = 0,
         feature_store: Literal["files", "shards"] = "files",
         seed: int | None = None,
@@ -115,6 +120,9 @@ class VideoDataModule(pl.LightningDataModule):
         self.test_views, self.test_crops = test_views, test_crops
         self.normalization = normalization or IMAGENET
         self.cache_dir, self.cache_train_views, self.seed = cache_dir, cache_train_views, seed
+        if extract_batch_size != "auto" and not (type(extract_batch_size) is int and extract_batch_size >= 1):  # not a bool
+            raise ValueError(f"extract_batch_size must be 'auto' or an integer >= 1, got {extract_batch_size!r}")
+        self.extract_batch_size = extract_batch_size
         if feature_store not in ("files", "shards"):
             raise ValueError(f"feature_store must be 'files' or 'shards', got {feature_store!r}")
         if balanced_sampling and feature_store == "shards" and cache_dir is not None:

@@ -48,6 +48,7 @@ import torch
 
 from vidrec.data.datasets import ClipDataset, FeatureStream
 from vidrec.models.backbone import FrozenBackbone
+from vidrec.training.extraction_batch import BatchSize
 from vidrec.training.features import backbone_key, extract_views, store_key
 
 __all__ = ["CHUNK_BYTES", "MIN_CHUNKS", "FeatureStore", "ShardWriter", "is_url", "merge_parts", "open_store"]
@@ -211,7 +212,7 @@ class FeatureStore:
         dataset: ClipDataset,
         views: int = 1,
         mixed: bool = False,
-        batch_size: int = 16,
+        batch_size: BatchSize = 16,
         num_workers: int = 0,
         device: torch.device | str = "cpu",
         rank: int = 0,

@@ -26,10 +26,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from vidrec.data.datasets import ClipDataset, FeatureDataset, collate_clips
-from vidrec.data.motion import reads_frames
+from vidrec.data.motion import MotionInput, reads_frames
 from vidrec.models.backbone import FrozenBackbone
 from vidrec.models.net import frame_features
 from vidrec.training.encode_collate import EncodeCollate
+from vidrec.training.extraction_batch import BatchSize, check_batch_size, clips_per_forward, sample_item
 
 __all__ = ["FeatureCache", "backbone_key", "extract_views", "store_key"]
 
@@ -111,12 +112,33 @@ def extraction_autocast(device: torch.device | str):
     return torch.autocast(device_type="cuda", dtype=dtype)
 
 
+def _encode(backbone: FrozenBackbone, frames: torch.Tensor, motion: torch.Tensor | None, kind: MotionInput, device) -> torch.Tensor:
+    """The backbone in this process: frames (B, T, 3, S, S), or (B, N, T, 3, S, S) with test views,
+    on ``device`` [+ ``motion`` of input ``kind``, one view only] -> (B, [N,] T, D [+ M]), under ``extraction_autocast``."""
+    lead = frames.shape[:-4]
+    with extraction_autocast(device):
+        feats = frame_features(backbone, frames.flatten(0, len(lead) - 1), motion, kind)
+    return feats.unflatten(0, lead)
+
+
+def _auto_batch_size(backbone: FrozenBackbone, dataset: ClipDataset, items: Dataset, device) -> int:
+    """Clips per forward for ``batch_size="auto"``, sized on one decoded item of ``items`` (see ``extraction_batch``)."""
+    item = sample_item(items, range(len(items)))
+
+    def forward(n: int) -> None:  # the GPU probe: the loop's own forward on n copies of the item
+        frames = item["frames"].to(device).expand(n, *item["frames"].shape).contiguous()  # (n, [N,] T, 3, S, S)
+        motion = item["motion"].to(device).expand(n, *item["motion"].shape).contiguous() if "motion" in item else None
+        _encode(backbone, frames, motion, dataset.spec.motion, device)
+
+    return clips_per_forward("auto", item, forward, device)
+
+
 @torch.no_grad()
 def extract_views(
     backbone: FrozenBackbone,
     dataset: ClipDataset,
     pairs: Sequence[tuple[int, int]],
-    batch_size: int = 16,
+    batch_size: BatchSize = 16,
     num_workers: int = 0,
     device: torch.device | str = "cpu",
     progress: bool = True,
@@ -127,16 +149,21 @@ def extract_views(
     augmentation per view. ``features`` is float16 on the CPU, (T, D [+ M]) — or (N, T, D)
     with test views or crops — or, for a clip whose video fails to decode, the reason (a
     string, warned about here). DataLoader workers decode (and, on CPU, run the backbone)
-    while this process writes; the results come in the order of ``pairs``.
+    while this process writes; the results come in the order of ``pairs``. ``batch_size``:
+    clips per backbone forward, or ``"auto"`` for the device's size (``extraction_batch``).
     """
+    check_batch_size(batch_size)
     backbone.to(device).eval()
+    items = _ViewPairs(dataset, pairs)
+    if batch_size == "auto":
+        batch_size = _auto_batch_size(backbone, dataset, items, device)
     # On CPU the workers run the backbone too, each decoding *and* encoding whole clips on one
     # thread: a decoding worker beside a multi-threaded backbone here stalls it, and beside a
     # one-thread backbone leaves a core idle (benchmarks/extraction_pipeline.py: 0.73x -> 0.98x
     # of the slower stage alone, with 2 workers on 2 cores). A GPU backbone stays here.
     on_cpu = torch.device(device).type == "cpu"
     collate = EncodeCollate(backbone, dataset.spec.motion) if on_cpu else collate_clips
-    loader = DataLoader(_ViewPairs(dataset, pairs), batch_size=batch_size, num_workers=num_workers, collate_fn=collate)
+    loader = DataLoader(items, batch_size=batch_size, num_workers=num_workers, collate_fn=collate)
     it = loader
     if progress:
         from tqdm.auto import tqdm
@@ -151,12 +178,8 @@ def extract_views(
             if "features" in batch:  # encoded by EncodeCollate (in a worker, or here without workers)
                 feats = batch["features"]  # (B, [N,] T, D [+ M])
             else:
-                frames = batch["frames"].to(device)  # (B, T, 3, S, S), or (B, N, T, 3, S, S) with test views
-                lead = frames.shape[:-4]
-                motion = batch["motion"].to(device) if "motion" in batch else None  # one view only
-                with extraction_autocast(device):
-                    feats = frame_features(backbone, frames.flatten(0, len(lead) - 1), motion, dataset.spec.motion)
-                feats = feats.unflatten(0, lead)  # (B, [N,] T, D [+ M])
+                motion = batch["motion"].to(device) if "motion" in batch else None
+                feats = _encode(backbone, batch["frames"].to(device), motion, dataset.spec.motion, device)  # (B, [N,] T, D [+ M])
             feats = feats.half().cpu()
             for j, k in enumerate(batch["index"]):
                 # clone: a row is a view of the whole batch, and torch.save would write all of it
@@ -210,7 +233,7 @@ class FeatureCache:
         self,
         dataset: ClipDataset,
         views: int = 1,
-        batch_size: int = 16,
+        batch_size: BatchSize = 16,
         num_workers: int = 0,
         device: torch.device | str = "cpu",
         rank: int = 0,

@@ -38,7 +38,7 @@ def serve_cached_features(trainer, backbone: FrozenBackbone, datamodule, stage: 
         kw = dict(
             views=datamodule.cache_train_views if augmented else 1,
             train=name == "train",
-            batch_size=datamodule.batch_size,
+            batch_size=datamodule.extract_batch_size,  # not the training batch: see VideoDataModule
             num_workers=datamodule.num_workers,
             device=strategy.root_device,
             rank=trainer.global_rank,
