@@ -1,6 +1,7 @@
 """caption_from_action: the caption decoder also reads the action head's (detached) class
 probabilities, beside the clip encoding, in training, decoding, multi-view evaluation, the
-Predictor and checkpoints."""
+Predictor and checkpoints; in training it reads the true class, and caption_video_dropout
+blanks the video of some clips so that the decoder learns to read the class."""
 
 from __future__ import annotations
 
@@ -57,7 +58,8 @@ def test_shapes_and_the_decoder_reads_the_probabilities(vocab, attention):
     batch = _batch(vocab, [0, 1, 2, 0])
     sequence, encoding = net.encode(features=batch["features"])  # (B, T, H'), (B, H')
     logits = net.action_head(encoding)  # (B, C)
-    video = net.caption_input(encoding, logits)
+    video, frames_in = net.caption_input(encoding, sequence, logits)
+    assert frames_in is sequence  # evaluation: the frames as they are
     assert video.shape == (4, encoding.shape[1] + c)
     assert torch.equal(video[:, : encoding.shape[1]], encoding)
     torch.testing.assert_close(video[:, -c:], logits.softmax(-1))
@@ -69,10 +71,10 @@ def test_shapes_and_the_decoder_reads_the_probabilities(vocab, attention):
     assert out.shape == (4, batch["caption_ids"].shape[1] - 1, len(vocab))
     # Only the probabilities changed: the word scores change (both the initial state and, with
     # attention, every word's context read them).
-    other = net.caption_input(encoding, logits.roll(1, dims=-1))
+    other, _ = net.caption_input(encoding, sequence, logits.roll(1, dims=-1))
     assert not torch.allclose(net.caption_decoder(other, batch["caption_ids"], frames=frames), out)
     # Without logits, the head is asked (eval mode: the same probabilities).
-    torch.testing.assert_close(net.caption_input(encoding), video)
+    torch.testing.assert_close(net.caption_input(encoding)[0], video)
 
 
 def test_off_by_default_and_the_decoder_reads_the_encoding_only(vocab):
@@ -80,7 +82,7 @@ def test_off_by_default_and_the_decoder_reads_the_encoding_only(vocab):
                             "hidden_size": 16})
     assert not net.caption_from_action and net.caption_decoder.condition_dim == 0
     encoding = torch.randn(2, 16)
-    assert net.caption_input(encoding, torch.randn(2, 3)) is encoding
+    assert net.caption_input(encoding, None, torch.randn(2, 3))[0] is encoding
     assert net.caption_decoder.init_h.in_features == 16
 
 
@@ -109,7 +111,7 @@ def test_beam_of_one_is_word_by_word_greedy(vocab, attention):
     sequence, encoding = net.encode(features=_batch(vocab, [0, 1, 2], seed=5)["features"])
     logits = net.action_head(encoding) * 5  # confident, so the probabilities matter
     greedy = net.caption(encoding, beam_size=1, max_len=6, sequence=sequence, logits=logits)
-    decoder, video = net.caption_decoder, net.caption_input(encoding, logits)
+    decoder, (video, _) = net.caption_decoder, net.caption_input(encoding, sequence, logits)
     assert torch.equal(decoder.beam_search(video, beam_size=1, max_len=6, frames=sequence), greedy)
     # Reference: argmax word by word, re-running teacher forcing on the whole prefix.
     for row in range(3):
@@ -176,7 +178,7 @@ def test_the_caption_names_the_action_it_is_given(vocab, attention):
         batch["features"] = torch.randn(batch["features"].shape, generator=g)  # no class in the features
         sequence, encoding = net.encode(features=batch["features"])
         told = F.one_hot(batch["label"], len(CLASSES)).float().clamp_min(1e-4).log()  # (B, C) the label's "logits"
-        out = net.caption_decoder(net.caption_input(encoding, told), batch["caption_ids"], frames=sequence)
+        out = net.caption_decoder(net.caption_input(encoding, sequence, told)[0], batch["caption_ids"], frames=sequence)
         loss = F.cross_entropy(out.reshape(-1, out.shape[-1]), batch["caption_ids"][:, 1:].reshape(-1), ignore_index=0)
         opt.zero_grad()
         loss.backward()
@@ -220,3 +222,69 @@ def test_checkpoint_round_trip_and_predictor(tiny_dataset, tmp_path, debug_args)
     assert pred.caption == ckpt.vocab.decode(ids.tolist())
     timeline = p.predict(video, topk=1, window=0.5, stride=0.25).timeline
     assert timeline and all(isinstance(w.caption, str) for w in timeline)
+
+
+def test_training_reads_the_true_class_where_known(vocab):
+    module = _module(vocab).train()
+    net, c = module.net, len(CLASSES)
+    batch = _batch(vocab, [0, 1, 2, 1])
+    sequence, encoding = net.encode(features=batch["features"])
+    logits = torch.randn(4, c)
+    labels = torch.tensor([2, -1, 0, 1])  # -1: a clip without a label
+    video, _ = net.caption_input(encoding, sequence, logits, labels)
+    told = video[:, -c:]  # (B, C)
+    assert torch.equal(told[[0, 2, 3]], F.one_hot(labels[[0, 2, 3]], c).float())
+    torch.testing.assert_close(told[1], logits[1].softmax(-1))  # unlabelled: the head's own reading
+    net.eval()  # evaluation never sees the label
+    torch.testing.assert_close(net.caption_input(encoding, sequence, logits, labels)[0][:, -c:], logits.softmax(-1))
+
+
+def test_caption_video_dropout_blanks_whole_clips_in_training_only(vocab):
+    module = _module(vocab, caption_attention=True, caption_video_dropout=0.5).train()
+    net = module.net
+    torch.manual_seed(0)
+    encoding, sequence = torch.randn(400, 16) + 3, torch.randn(400, 3, 16) + 3  # no row is zero by chance
+    labels = torch.randint(len(CLASSES), (400,))
+    video, frames = net.caption_input(encoding, sequence, net.action_head(encoding), labels)
+    blank = (video[:, :16] == 0).all(-1)  # (B,)
+    assert torch.equal(blank, (frames == 0).all(-1).all(-1))  # the encoding and every frame together
+    assert torch.equal(video[~blank, :16], encoding[~blank])  # the others untouched (no rescaling)
+    assert 0.4 < blank.float().mean() < 0.6
+    assert torch.equal(video[:, 16:], F.one_hot(labels, len(CLASSES)).float())  # the class is never blanked
+    net.eval()
+    video, frames = net.caption_input(encoding, sequence)
+    assert torch.equal(video[:, :16], encoding) and frames is sequence
+
+
+def test_caption_video_dropout_needs_caption_from_action_and_a_share_below_one(vocab):
+    with pytest.raises(ValueError, match="needs caption_from_action"):
+        _module(vocab, caption_from_action=False, caption_video_dropout=0.5)
+    with pytest.raises(ValueError, match=r"caption_video_dropout must be in \[0, 1\)"):
+        _module(vocab, caption_video_dropout=1.0)
+
+
+def test_end_to_end_training_with_blanked_video_learns_the_action_words_from_the_class(vocab):
+    """The model trains as in fit (model_step, both losses) on clips whose features name the
+    action, so the decoder could take every word from the video; blanking half of them makes
+    it learn the action words from the class: with no video at all, the class fed in decides
+    the word, through greedy and beam search. (Trained so without the blanking, the decoder
+    writes one sentence whatever the class: checked when this test was written.)"""
+    module = _module(vocab, seed=2, caption_attention=True, caption_dropout=0.0, caption_video_dropout=0.5).train()
+    opt = torch.optim.Adam(module.net.parameters(), lr=1e-2)
+    g = torch.Generator().manual_seed(0)
+    for step in range(150):
+        batch = _batch(vocab, torch.randint(len(CLASSES), (12,), generator=g).tolist(), seed=step, noise=0.5)
+        sequence, encoding = module._encode(batch)
+        loss, _, _ = module.model_step(batch, encoding, sequence)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    net = module.net.eval()
+    with torch.no_grad():
+        sequence, encoding = net.encode(features=_batch(vocab, [0, 1, 2], seed=999, noise=0.5)["features"])
+        sequence, encoding = torch.zeros_like(sequence), torch.zeros_like(encoding)  # what a blanked clip looks like
+        for k, cls in enumerate(CLASSES):
+            told = F.one_hot(torch.full((3,), k), len(CLASSES)).float().clamp_min(1e-4).log()
+            for beam in (1, 3):
+                ids = net.caption(encoding, beam_size=beam, sequence=sequence, logits=told)
+                assert [vocab.decode(r) for r in ids.tolist()] == [f"the camera moves {WORDS[cls]}"] * 3

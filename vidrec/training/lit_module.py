@@ -77,7 +77,8 @@ class VidRecModule(pl.LightningModule):
     ``hidden_size``, ``num_layers``, ``bidirectional``, ``temporal_dropout``,
     ``temporal_pooling``), the motion stream's (``motion``, ``motion_hidden_size``,
     ``appearance_dropout``), the heads' (``head_dropout``, ``caption_*``), and the network's own
-    ``caption_from_action`` (the caption decoder also reads the action head's probabilities).
+    ``caption_from_action`` (the caption decoder also reads the action head's probabilities)
+    and ``caption_video_dropout`` (the share of training clips whose captions see only the class).
     """
 
     def __init__(
@@ -105,6 +106,7 @@ class VidRecModule(pl.LightningModule):
         motion_hidden_size: int = 128,
         appearance_dropout: float = 0.0,
         caption_from_action: bool = False,
+        caption_video_dropout: float = 0.0,
         caption_weight: float = 1.0,
         label_smoothing: float = 0.0,
         beam_size: int = 1,
@@ -165,8 +167,8 @@ class VidRecModule(pl.LightningModule):
                 )
         ids = batch["caption_ids"]
         if self.net.caption_decoder is not None and (ids[:, 1:] != Vocab.pad_id).any():
-            video = self.net.caption_input(encoding, logits)  # (B, H' [+ C])
-            caption_logits = self.net.caption_decoder(video, ids, frames=sequence)  # (B, L-1, V)
+            video, frames = self.net.caption_input(encoding, sequence, logits, labels)  # (B, H' [+ C]), (B, T, H')
+            caption_logits = self.net.caption_decoder(video, ids, frames=frames)  # (B, L-1, V)
             terms["caption_loss"] = F.cross_entropy(
                 caption_logits.reshape(-1, caption_logits.shape[-1]), ids[:, 1:].reshape(-1), ignore_index=Vocab.pad_id
             )
