@@ -146,18 +146,24 @@ class Predictor:
     @torch.inference_mode()
     def _heads(self, features: torch.Tensor, views: int = 1) -> tuple[torch.Tensor | None, list[str | None]]:
         """(B*N, T, D), N views per clip -> class probabilities (B, C) on CPU (or None), averaged
-        over the views, and B captions (or Nones), written from each clip's central view (``views // 2``)."""
+        over the views, and B captions (or Nones), written from each clip's central view (``views // 2``)
+        and, with ``caption_from_action``, the averaged probabilities (as evaluation in training does)."""
         sequence, encoding = self.net.encode(features=features)  # (B*N, T, H'), (B*N, H')
-        probs = None
+        probs = logits = None
         if self.net.action_head is not None:
-            probs = self.net.action_head(encoding).float().softmax(-1).unflatten(0, (-1, views)).mean(1).cpu()  # (B, C)
+            logits = self.net.action_head(encoding).float()  # (B*N, C)
+            probs = logits.softmax(-1).unflatten(0, (-1, views)).mean(1)  # (B, C)
+            if views > 1:  # what the caption is conditioned on: the log of the average, like VidRecModule.model_step's
+                logits = probs.clamp_min(1e-12).log()
         encoding, sequence = encoding[views // 2 :: views], sequence[views // 2 :: views]  # the central view of each clip
         captions: list[str | None] = [None] * encoding.shape[0]
         if self.net.caption_decoder is not None and self.vocab is not None:
             c = self.caption
-            ids = self.net.caption(encoding, c.beam_size, c.max_caption_len, c.length_penalty, sequence=sequence)  # (B, L)
+            ids = self.net.caption(
+                encoding, c.beam_size, c.max_caption_len, c.length_penalty, sequence=sequence, logits=logits
+            )  # (B, L)
             captions = [self.vocab.decode(row) for row in ids.tolist()]
-        return probs, captions
+        return (probs.cpu() if probs is not None else None), captions
 
     def _top(self, probs: torch.Tensor | np.ndarray | None, topk: int):
         return top_actions(probs, self.classes, topk)

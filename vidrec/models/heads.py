@@ -30,6 +30,12 @@ class CaptionDecoder(nn.Module):
     word from the decoder's state (SA-LSTM, Yao et al. 2015): the words about *what happens*
     can look at the frames where it happens. Training uses teacher forcing; inference uses
     greedy decoding or beam search.
+
+    The last ``condition_dim`` columns of ``video`` may be a condition beside the clip encoding
+    (the action head's class probabilities, ``VideoRecognizer.caption_input``). The pooled
+    decoder reads all of ``video`` alike; the attention decoder attends over frames of the
+    encoding's width ``video_dim - condition_dim`` and appends the condition to each word's
+    context, so both the initial state and every word see it.
     """
 
     def __init__(
@@ -41,14 +47,18 @@ class CaptionDecoder(nn.Module):
         caption_layers: int = 1,
         caption_dropout: float = 0.3,
         caption_attention: bool = False,
+        condition_dim: int = 0,
         bos_id: int = 1,
         eos_id: int = 2,
         pad_id: int = 0,
     ):
         super().__init__()
+        if not 0 <= condition_dim < video_dim:
+            raise ValueError(f"condition_dim must be in [0, video_dim={video_dim}), got {condition_dim}")
         embed_dim, hidden_size, dropout, num_layers = caption_embed_dim, caption_hidden_size, caption_dropout, caption_layers
         self.vocab_size, self.num_layers, self.hidden_size = vocab_size, num_layers, hidden_size
         self.bos_id, self.eos_id, self.pad_id = bos_id, eos_id, pad_id
+        self.condition_dim = condition_dim
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
         self.video_proj = nn.Linear(video_dim, embed_dim)
         self.init_h = nn.Linear(video_dim, hidden_size * num_layers)
@@ -56,7 +66,7 @@ class CaptionDecoder(nn.Module):
         self.lstm = nn.LSTM(2 * embed_dim, hidden_size, num_layers, batch_first=True, dropout=dropout if num_layers > 1 else 0.0)
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(hidden_size, vocab_size)
-        self.attention = _FrameAttention(video_dim, hidden_size) if caption_attention else None
+        self.attention = _FrameAttention(video_dim - condition_dim, hidden_size) if caption_attention else None
 
     def _init_state(self, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         b = video.shape[0]
@@ -68,9 +78,18 @@ class CaptionDecoder(nn.Module):
         words = self.embed(tokens)  # (B, L, E)
         return torch.cat([self.dropout(words), video_emb[:, None, :].expand_as(words)], dim=-1)  # (B, L, 2E)
 
-    def _attended(self, frames: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        """The video input for the next word: attention context over ``frames`` (B, T, H) -> (B, E)."""
+    def _condition(self, video: torch.Tensor) -> torch.Tensor | None:
+        """The condition columns of ``video`` (B, H + C) -> (B, C), or None without one."""
+        return video[:, video.shape[1] - self.condition_dim :] if self.condition_dim else None
+
+    def _attended(
+        self, frames: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor], condition: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The video input for the next word: attention context over ``frames`` (B, T, H)
+        [+ ``condition`` (B, C)] -> (B, E)."""
         context, _ = self.attention(frames, state[0][-1])  # top layer's hidden state decides
+        if condition is not None:
+            context = torch.cat([context, condition], dim=-1)  # (B, H + C): video_proj's input width, as for `video`
         return torch.relu(self.video_proj(context))
 
     def _check_frames(self, frames: torch.Tensor | None) -> None:
@@ -78,7 +97,7 @@ class CaptionDecoder(nn.Module):
             raise ValueError("an attention decoder needs the per-frame sequence (B, T, H): pass frames=")
 
     def forward(self, video: torch.Tensor, tokens: torch.Tensor, frames: torch.Tensor | None = None) -> torch.Tensor:
-        """Teacher forcing. ``video`` (B, H), ``tokens`` (B, L) = ``<bos> w1 .. <eos> <pad>..``,
+        """Teacher forcing. ``video`` (B, H [+ C condition]), ``tokens`` (B, L) = ``<bos> w1 .. <eos> <pad>..``,
         ``frames`` (B, T, H) the per-frame sequence (attention decoder only).
 
         Returns logits (B, L-1, V) predicting ``tokens[:, 1:]``.
@@ -90,10 +109,10 @@ class CaptionDecoder(nn.Module):
             video_emb = torch.relu(self.video_proj(video))  # (B, E)
             out, _ = self.lstm(self._step_inputs(tokens[:, :-1], video_emb), self._init_state(video))
         else:  # the context depends on the previous word's state: one step at a time
-            state = self._init_state(video)
+            state, condition = self._init_state(video), self._condition(video)
             steps = []
             for t in range(tokens.shape[1] - 1):
-                step, state = self.lstm(self._step_inputs(tokens[:, t : t + 1], self._attended(frames, state)), state)
+                step, state = self.lstm(self._step_inputs(tokens[:, t : t + 1], self._attended(frames, state, condition)), state)
                 steps.append(step)
             out = torch.cat(steps, dim=1)  # (B, L-1, hidden)
         return self.out(self.dropout(out))  # (B, L-1, V)
@@ -119,7 +138,8 @@ class CaptionDecoder(nn.Module):
         """
         self._check_frames(frames)
         b, k, v = video.shape[0], beam_size, self.vocab_size
-        video = video.repeat_interleave(k, dim=0)  # (B*K, H)
+        video = video.repeat_interleave(k, dim=0)  # (B*K, H [+ C condition])
+        condition = self._condition(video)  # (B*K, C) or None
         # Each clip's K beams stay in its block of K rows, so one copy of its frames per beam serves.
         frames = frames.repeat_interleave(k, dim=0) if frames is not None else None  # (B*K, T, H)
         video_emb = torch.relu(self.video_proj(video))  # (B*K, E)
@@ -131,7 +151,7 @@ class CaptionDecoder(nn.Module):
         finished = torch.zeros(b, k, dtype=torch.bool, device=video.device)
         lengths = torch.zeros(b, k, device=video.device)
         for _ in range(max_len):
-            step_video = video_emb if self.attention is None else self._attended(frames, state)
+            step_video = video_emb if self.attention is None else self._attended(frames, state, condition)
             out, state = self.lstm(self._step_inputs(tokens[:, -1:], step_video), state)
             logp = torch.log_softmax(self.out(out[:, -1]), dim=-1).view(b, k, v)  # (B, K, V)
             logp[..., self.bos_id] = float("-inf")  # <bos> only ever starts a sentence

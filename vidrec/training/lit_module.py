@@ -76,7 +76,9 @@ class VidRecModule(pl.LightningModule):
     ``grid``, ``trainable_layers``, ``backbone_blocks``), the temporal model's (``temporal``,
     ``hidden_size``, ``num_layers``, ``bidirectional``, ``temporal_dropout``,
     ``temporal_pooling``), the motion stream's (``motion``, ``motion_hidden_size``,
-    ``appearance_dropout``), the heads' (``head_dropout``, ``caption_*``).
+    ``appearance_dropout``), the heads' (``head_dropout``, ``caption_*``), and the network's own
+    ``caption_from_action`` (the caption decoder also reads the action head's probabilities)
+    and ``caption_video_dropout`` (the share of training clips whose captions see only the class).
     """
 
     def __init__(
@@ -103,6 +105,8 @@ class VidRecModule(pl.LightningModule):
         motion: Literal["none", "feature_diff", "flow", "flow_stats"] = "none",
         motion_hidden_size: int = 128,
         appearance_dropout: float = 0.0,
+        caption_from_action: bool = False,
+        caption_video_dropout: float = 0.0,
         caption_weight: float = 1.0,
         label_smoothing: float = 0.0,
         beam_size: int = 1,
@@ -143,7 +147,8 @@ class VidRecModule(pl.LightningModule):
 
         ``encoding`` is (B, H'), or (B, N, H') for N test views of each clip: their softmax
         scores are averaged (the logits returned are the log of that mean), and the caption
-        is scored on the central view. ``sequence`` (B, [N,] T, H') feeds an attention decoder.
+        is scored on the central view, conditioned (``caption_from_action``) on the logits returned.
+        ``sequence`` (B, [N,] T, H') feeds an attention decoder.
         """
         labels = batch["label"]
         terms: dict[str, torch.Tensor] = {}
@@ -162,7 +167,8 @@ class VidRecModule(pl.LightningModule):
                 )
         ids = batch["caption_ids"]
         if self.net.caption_decoder is not None and (ids[:, 1:] != Vocab.pad_id).any():
-            caption_logits = self.net.caption_decoder(encoding, ids, frames=sequence)  # (B, L-1, V)
+            video, frames = self.net.caption_input(encoding, sequence, logits, labels)  # (B, H' [+ C]), (B, T, H')
+            caption_logits = self.net.caption_decoder(video, ids, frames=frames)  # (B, L-1, V)
             terms["caption_loss"] = F.cross_entropy(
                 caption_logits.reshape(-1, caption_logits.shape[-1]), ids[:, 1:].reshape(-1), ignore_index=Vocab.pad_id
             )
@@ -185,11 +191,12 @@ class VidRecModule(pl.LightningModule):
             return sequence.unflatten(0, (b, n)), encoding.unflatten(0, (b, n))
         return self.net.encode(frames=frames, features=features, motion=batch.get("motion"))
 
-    def _caption(self, encoding: torch.Tensor, sequence: torch.Tensor) -> list[str]:
-        """Captions of the central view of each clip, decoded as the hyperparameters say."""
+    def _caption(self, encoding: torch.Tensor, sequence: torch.Tensor, logits: torch.Tensor | None) -> list[str]:
+        """Captions of the central view of each clip, decoded as the hyperparameters say;
+        ``logits`` (B, C) are ``model_step``'s (over all views), for ``caption_from_action``."""
         encoding, sequence = central_view(encoding, sequence)
         hp = self.hparams
-        ids = self.net.caption(encoding, hp.beam_size, hp.max_caption_len, hp.length_penalty, sequence=sequence)
+        ids = self.net.caption(encoding, hp.beam_size, hp.max_caption_len, hp.length_penalty, sequence=sequence, logits=logits)
         return [self.vocab.decode(row) for row in ids.tolist()]
 
     def training_step(self, batch: dict, batch_idx: int):
@@ -242,7 +249,7 @@ class VidRecModule(pl.LightningModule):
             preds = logits.argmax(-1)
         captions = None
         if self.net.caption_decoder is not None and any(batch["captions"]):
-            captions = self._caption(encoding, sequence)
+            captions = self._caption(encoding, sequence, logits)
         for j in range(b):
             self._captions[stage].append(
                 {
@@ -290,7 +297,7 @@ class VidRecModule(pl.LightningModule):
             for row, p in enumerate(logits.softmax(-1).tolist()):  # the whole distribution: (C,) per clip
                 out[row]["probs"] = dict(zip(self.classes, p))
         if self.net.caption_decoder is not None:
-            for row, caption in enumerate(self._caption(encoding, sequence)):
+            for row, caption in enumerate(self._caption(encoding, sequence, logits)):
                 out[row]["caption"] = caption
         return out + failed
 
