@@ -12,6 +12,7 @@ import pytest
 import torch
 from pytorch_lightning import Callback
 
+from vidrec.training.checkpointing import LastCheckpoint
 from vidrec.training.cli import cli_main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,13 +26,13 @@ class Preempted(Exception):
 
 
 class SeenClips(Callback):
-    """The clip indices of every training batch, per epoch; also appended to ``out/rank<R>.jsonl``."""
+    """The clip indices of every batch trained on, per epoch; also appended to ``out/rank<R>.jsonl``."""
 
     def __init__(self, out: str | None = None):
         self.epochs: dict[int, list[int]] = {}
         self.out = out
 
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         seen = batch["index"] + batch["skipped_index"]
         self.epochs.setdefault(trainer.current_epoch, []).extend(seen)
         if self.out:  # line by line: a killed process keeps what it saw
@@ -39,15 +40,15 @@ class SeenClips(Callback):
                 f.write(json.dumps([trainer.current_epoch, seen]) + "\n")
 
 
-class CheckpointAndDie(Callback):
-    """Writes a checkpoint after training step ``step`` (as ``every_n_train_steps`` would), then dies."""
+class DieAfter(Callback):
+    """Kills the run once training step ``step`` is done (and checkpointed: callbacks that save run
+    before the next step starts), as a preemption would."""
 
-    def __init__(self, step: int, path: str):
-        self.step, self.path = step, path
+    def __init__(self, step: int):
+        self.step = step
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if trainer.global_step == self.step:
-            trainer.save_checkpoint(self.path)
             raise Preempted(f"killed after step {self.step}")
 
 
@@ -79,13 +80,14 @@ def test_resume_mid_epoch_on_shards_equals_the_uninterrupted_run(tmp_path, tiny_
         assert sorted(full_seen.epochs[epoch]) == list(range(clips)), epoch
     assert full_seen.epochs[0] != full_seen.epochs[1] != full_seen.epochs[2]
 
-    # Killed two steps into epoch 1 (another epoch than the first: the epoch's order must come back too).
-    ckpt = tmp_path / "preempted.ckpt"
+    # Killed two steps into epoch 1 (another epoch than the first: the epoch's order must come back
+    # too), right after last.ckpt was written there.
     before = SeenClips()
+    saves = LastCheckpoint(dirpath=str(tmp_path / "steps"), every_n_train_steps=steps + 2)
     with pytest.raises(Preempted):
-        _fit(debug_args, tmp_path / "part", tiny_dataset, workers, [before, CheckpointAndDie(steps + 2, ckpt)])
+        _fit(debug_args, tmp_path / "part", tiny_dataset, workers, [before, saves, DieAfter(steps + 2)])
     after = SeenClips()
-    _fit(debug_args, tmp_path / "part", tiny_dataset, workers, [after], ckpt=ckpt)
+    _fit(debug_args, tmp_path / "part", tiny_dataset, workers, [after], ckpt=tmp_path / "steps" / "last.ckpt")
 
     assert before.epochs[1] == full_seen.epochs[1][: 2 * 3]
     assert sorted(after.epochs) == [1, 2]
@@ -122,17 +124,17 @@ def test_ddp_resume_mid_epoch_on_shards(tmp_path, tiny_dataset, monkeypatch):
             "--trainer.max_epochs", "2", "--trainer.callbacks+=tests.test_store_resume.SeenClips",
             f"--trainer.callbacks.out={out}", *extra, timeout=300,
         )
-        if "--trainer.callbacks+=tests.test_store_resume.CheckpointAndDie" in extra:
+        if "--trainer.callbacks+=tests.test_store_resume.DieAfter" in extra:
             assert proc.returncode != 0 and "killed after step" in proc.stderr, proc.stderr[-4000:]
         else:
             assert proc.returncode == 0, proc.stderr[-4000:]
 
     fit("full")
     steps = len(_seen(tmp_path / "full", 0)[0]) // 2
-    ckpt = tmp_path / "preempted.ckpt"
-    fit("before", "--trainer.callbacks+=tests.test_store_resume.CheckpointAndDie", f"--trainer.callbacks.step={steps + 1}",
-        f"--trainer.callbacks.path={ckpt}")
-    fit("after", "--ckpt_path", str(ckpt))
+    fit("before", "--trainer.callbacks+=vidrec.training.checkpointing.LastCheckpoint",
+        f"--trainer.callbacks.dirpath={tmp_path / 'steps'}", f"--trainer.callbacks.every_n_train_steps={steps + 1}",
+        "--trainer.callbacks+=tests.test_store_resume.DieAfter", f"--trainer.callbacks.step={steps + 1}")
+    fit("after", "--ckpt_path", str(tmp_path / "steps" / "last.ckpt"))
 
     for rank in (0, 1):
         full, before, after = (_seen(tmp_path / name, rank) for name in ("full", "before", "after"))
