@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from vidrec.data.clips import SkippedClip
 from vidrec.data.datamodule import VideoDataModule
 from vidrec.data.datasets import FeatureStream, collate_clips
 from vidrec.data.manifest import ClipRecord
+from vidrec.data.stream_loader import FeatureStreamLoader
 from vidrec.data.transforms import TF_MINUS_ONE_ONE
 from vidrec.models.backbone import FrozenBackbone
 from vidrec.training.feature_store import FeatureStore, open_store
@@ -224,6 +226,85 @@ def test_training_order_is_seeded_by_epoch(tmp_path, clips, backbone):
     assert order(2) != first  # reshuffled
 
 
+def _ids(batches: list[dict]) -> list[int]:
+    return [i for batch in batches for i in batch["index"]]
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_training_loader_resumes_mid_epoch_where_it_stopped(tmp_path, clips, backbone, workers):
+    # What Lightning does with a checkpoint written mid-epoch: the loader's state_dict() after k
+    # batches goes into the resumed run's new loader (load_state_dict), which iterates on.
+    train = _dm(seed=0, color_jitter=0.4).clip_dataset(clips, train=True)
+    served = _serve(FeatureStore(tmp_path / "store", backbone), train, views=2, seed=3, chunk_items=3)
+    epoch = [0]  # the trainer's
+
+    def loader() -> FeatureStreamLoader:
+        return FeatureStreamLoader(served, batch_size=2, num_workers=workers, epoch=lambda: epoch[0])
+
+    def run(data: FeatureStreamLoader, e: int, batches: int | None = None) -> list[dict]:
+        epoch[0] = e
+        it = iter(data)
+        return list(it) if batches is None else [next(it) for _ in range(batches)]
+
+    full = loader()
+    want = {e: run(full, e) for e in (1, 2)}
+    assert sorted(_ids(want[1])) == list(range(N_CLIPS)) and _ids(want[1]) != _ids(want[2])
+    assert _ids(run(loader(), 2)) == _ids(want[2])  # an epoch's order is the epoch's, not the loader's count
+    for k in (1, 4):
+        interrupted = loader()
+        before = run(interrupted, 1, k)
+        resumed = loader()
+        resumed.load_state_dict(interrupted.state_dict())
+        # The rest of the epoch, each clip once, in order, with the same view drawn for each.
+        for got, expected in zip(before + run(resumed, 1), want[1], strict=True):
+            assert got["index"] == expected["index"] and torch.equal(got["features"], expected["features"])
+        assert _ids(run(resumed, 2)) == _ids(want[2])  # the next epoch as without the stop
+    # A resumed epoch left early (limit_train_batches) is not replayed: the next is a new epoch.
+    resumed = loader()
+    resumed.load_state_dict(interrupted.state_dict())
+    run(resumed, 1, 1)
+    assert _ids(run(resumed, 2)) == _ids(want[2])
+
+
+def test_an_end_of_epoch_position_resumes_with_other_workers(tmp_path, clips, backbone):
+    # last.ckpt, written at every epoch's end, holds the loader's position too. Resumed with
+    # other workers, the next epoch starts whole (LitData alone failed: its count of the short
+    # last batch, 5 + 5 + 5 > 12 clips, exceeded the epoch).
+    train = _dm().clip_dataset(clips, train=False)
+    served = _serve(FeatureStore(tmp_path / "store", backbone), train, train=True, chunk_items=3)
+    ended = FeatureStreamLoader(served, batch_size=5, epoch=lambda: 0)
+    assert sorted(_ids(list(ended))) == list(range(N_CLIPS))
+    resumed = FeatureStreamLoader(served, batch_size=5, num_workers=2, epoch=lambda: 1)
+    resumed.load_state_dict(ended.state_dict())
+    assert _ids(list(resumed)) == _ids(list(FeatureStreamLoader(served, batch_size=5, num_workers=2, epoch=lambda: 1)))
+
+
+def test_training_position_belongs_to_the_store_not_its_path(tmp_path, clips, backbone):
+    train = _dm().clip_dataset(clips, train=False)
+    store = FeatureStore(tmp_path / "store", backbone)
+    served = _serve(store, train, train=True, chunk_items=3)
+    full = _ids(list(FeatureStreamLoader(served, batch_size=2)))
+    interrupted = FeatureStreamLoader(served, batch_size=2)
+    it = iter(interrupted)
+    before = _ids([next(it), next(it)])
+    state = interrupted.state_dict()
+
+    # The same store at another path (a moved cache_dir): the position holds.
+    location = Path(store.location(train, mixed=True))
+    shutil.copytree(location, tmp_path / "moved" / location.parent.name / location.name)
+    moved = _serve(FeatureStore(tmp_path / "moved", backbone), train, train=True)
+    resumed = FeatureStreamLoader(moved, batch_size=2)
+    resumed.load_state_dict(state)
+    assert before + _ids(list(resumed)) == full
+
+    # Another store (other features: its key differs): the epoch starts over, with a warning.
+    other = {**state, "dataset": {**state["dataset"], "input_dir_path": str(tmp_path / "x" / "store-other")}}
+    restarted = FeatureStreamLoader(served, batch_size=2)
+    with pytest.warns(UserWarning, match="another feature store.*store-other.*starts over"):
+        restarted.load_state_dict(other)
+    assert _ids(list(restarted)) == full
+
+
 def test_a_bucket_url_is_read_as_given(tmp_path, clips, backbone):
     # LitData's "local:" prefix takes the object-store path (download into a cache), as s3:// would.
     dataset = _eval_data(clips)
@@ -354,9 +435,14 @@ def test_fit_on_shards_reshuffles_every_epoch(tmp_path, tiny_dataset, debug_args
     losses = [float(r["train/loss"]) for r in read_metrics(next((tmp_path / "run").rglob("metrics.csv"))) if r.get("train/loss")]
     assert losses and all(np.isfinite(losses))
     assert np.isfinite(float(cli.trainer.logged_metrics["val/loss"]))
-    # The workers read a copy of the dataset; the epoch reaches them only through set_epoch,
-    # which the LightningModule calls every epoch (the main process's copy shows the last one).
+    # The workers read a copy of the dataset; the epoch reaches them through set_epoch, which the
+    # training loader calls with the trainer's epoch (the main process's copy shows the last one).
+    assert isinstance(cli.trainer.train_dataloader, FeatureStreamLoader)
     assert dm.datasets["train"].source.current_epoch == 1
+    # Every checkpoint holds the loader's position, for a resume mid-epoch (weights_only loads it).
+    ckpt = torch.load(next((tmp_path / "run").rglob("last.ckpt")), weights_only=True)
+    (position,) = ckpt["loops"]["fit_loop"]["state_dict"]["combined_loader"]
+    assert position["current_epoch"] == 1 and position["dataset"]["num_workers"] == 2
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ import pytest
 import torch
 from pytorch_lightning import Callback
 
+from vidrec.training.checkpointing import LastCheckpoint
 from vidrec.training.cli import cli_main
 
 pytestmark = pytest.mark.slow
@@ -35,6 +36,29 @@ class LastCheckpointEpochs(Callback):
     def on_train_epoch_start(self, trainer, pl_module):
         found = sorted(Path(trainer.default_root_dir).rglob("last.ckpt"))
         self.seen.append(torch.load(found[0], weights_only=True)["epoch"] if found else None)
+
+
+class LastCheckpointSteps(Callback):
+    """Records, as each training step starts and when fit ends, the training step the last.ckpt in
+    ``folder`` was written at and how many validation batches its epoch had run by then."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.seen: list[tuple[int, int] | None] = []
+
+    def _read(self) -> None:
+        path = self.folder / "last.ckpt"
+        if not path.is_file():
+            self.seen.append(None)
+            return
+        ckpt = torch.load(path, weights_only=True)
+        self.seen.append((ckpt["global_step"], ckpt["loops"]["fit_loop"]["epoch_loop.val_loop.batch_progress"]["total"]["completed"]))
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self._read()
+
+    def on_fit_end(self, trainer, pl_module):
+        self._read()
 
 
 class LearningRates(Callback):
@@ -64,6 +88,19 @@ def test_last_checkpoint_is_written_after_every_epoch(debug_args, tiny_dataset, 
     _fit(debug_args, tmp_path / "run", tiny_dataset, 3, callbacks=[seen])
     # epoch 0 starts with nothing; epoch k starts with the checkpoint of epoch k-1
     assert seen.seen == [None, 0, 1]
+
+
+def test_last_checkpoint_every_n_train_steps_too(debug_args, tiny_dataset, tmp_path):
+    folder = tmp_path / "steps"
+    seen = LastCheckpointSteps(folder)
+    cli = _fit(debug_args, tmp_path / "run", tiny_dataset, 2, callbacks=[LastCheckpoint(str(folder), every_n_train_steps=2), seen])
+    assert cli.trainer.num_training_batches == 3
+    val = seen.seen[3][1]
+    assert val > 0
+    # before steps 0..5, then at the end: written after step 2 (before validation), after epoch
+    # 0's validation (step 3), after step 4, and at the end of epoch 1 after its validation, though
+    # its last step (6) was a step to save at too
+    assert seen.seen == [None, None, (2, 0), (3, val), (4, 0), (4, 0), (6, val)]
 
 
 def test_resumed_run_equals_uninterrupted_run(debug_args, tiny_dataset, tmp_path):

@@ -320,6 +320,24 @@ def test_lr_monitor_and_progress_bar_follow_the_logger_and_the_bar(tmp_path, tin
     assert not any(isinstance(c, (LearningRateMonitor, ProgressBar)) for c in off.callbacks)
 
 
+def test_last_checkpoint_every_n_train_steps_from_the_command_line(tmp_path, tiny_dataset):
+    # README: `--trainer.callbacks.every_n_train_steps N` sets it on the last callback of the list,
+    # which is LastCheckpoint in every shipped config (or in base.yaml, which a config without
+    # callbacks keeps).
+    import yaml
+
+    from vidrec.training.checkpointing import LastCheckpoint
+
+    for config in sorted((REPO / "configs").glob("*.yaml")):
+        callbacks = (yaml.safe_load(config.read_text()).get("trainer") or {}).get("callbacks")
+        assert callbacks is None or callbacks[-1]["class_path"] == "vidrec.training.checkpointing.LastCheckpoint", config
+    trainer = _instantiate(["--config", str(DEBUG), "--data.train_manifest", str(tiny_dataset / "train.jsonl"),
+                            "--trainer.default_root_dir", str(tmp_path), "--trainer.logger", "false",
+                            "--trainer.callbacks.every_n_train_steps", "500"]).trainer
+    (last,) = [c for c in trainer.callbacks if isinstance(c, LastCheckpoint)]
+    assert last._every_n_train_steps == 500
+
+
 def test_wandb_save_dir_defaults_to_the_default_root_dir(tmp_path, tiny_dataset, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.chdir(tmp_path)  # nothing may land in the current folder

@@ -9,7 +9,9 @@ The datamodule never looks at the model. What it needs to know of the backbone (
 normalisation) is linked in by the CLI when the config is parsed; serving cached features
 instead of frames is decided by the training code, which hands over the feature datasets
 (``use_dataset``): in memory (``FeatureDataset``) or streamed from a sharded store
-(``FeatureStream``, an ``IterableDataset`` that splits itself across ranks and workers).
+(``FeatureStream``, an ``IterableDataset`` that splits itself across ranks and workers; for
+training it goes to Lightning in a ``FeatureStreamLoader``, whose position in the epoch every
+checkpoint holds, so a run resumed mid-epoch continues the epoch exactly).
 """
 
 from __future__ import annotations
@@ -67,7 +69,8 @@ class VideoDataModule(pl.LightningDataModule):
             into memory on every rank (fast, for datasets that fit in RAM). ``shards``: LitData
             chunks streamed a few at a time, split across DDP ranks and workers, for datasets
             too large to hold in RAM (Kinetics); ``cache_dir`` may then be a bucket URL to read.
-        seed: seeds the training augmentation, and with ``shards`` each epoch's order.
+        seed: seeds the training augmentation, and with ``shards`` each epoch's order and the
+            view and reference caption drawn for each clip.
     """
 
     def __init__(
@@ -257,15 +260,21 @@ class VideoDataModule(pl.LightningDataModule):
         # No shuffle or sampler: the store shuffles and splits itself across ranks and workers
         # (Lightning injects no DistributedSampler into an IterableDataset's loader). Workers read
         # chunks beside the training step. Not persistent: each epoch's workers take a fresh
-        # copy of the dataset, with the epoch set_epoch gave it.
-        dataset.set_loader(self.batch_size, self.num_workers)
+        # copy of the dataset, with the epoch's shuffle.
+        pin_memory = self.pin_memory and torch.cuda.is_available()
         if dataset.train:
-            dataset.set_epoch(self.trainer.current_epoch if self.trainer is not None else 0)
+            # LitData's loader, whose position Lightning checkpoints: a run resumed mid-epoch
+            # continues the epoch's order (see vidrec.data.stream_loader).
+            from vidrec.data.stream_loader import FeatureStreamLoader
+
+            epoch = (lambda: self.trainer.current_epoch) if self.trainer is not None else None
+            return FeatureStreamLoader(dataset, self.batch_size, self.num_workers, epoch=epoch, pin_memory=pin_memory)
+        dataset.set_loader(self.batch_size, self.num_workers)
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
             num_workers=self.num_workers,
-            pin_memory=self.pin_memory and torch.cuda.is_available(),
+            pin_memory=pin_memory,
             collate_fn=collate_clips,
         )
 

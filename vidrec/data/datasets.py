@@ -161,12 +161,18 @@ class FeatureDataset(_CaptionMixin, Dataset):
     def __getitem__(self, index: int) -> dict:
         return self.item(index, self.views[index])
 
-    def item(self, index: int, views: Sequence[torch.Tensor] | torch.Tensor | str) -> dict:
-        """The item of record ``index`` from its K views (a list, or a (K, T, D) tensor) or its decode error."""
+    def item(
+        self, index: int, views: Sequence[torch.Tensor] | torch.Tensor | str, rng: np.random.Generator | None = None
+    ) -> dict:
+        """The item of record ``index`` from its K views (a list, or a (K, T, D) tensor) or its decode error.
+
+        ``rng`` draws the training view and reference caption (default: from torch's generator).
+        """
         record = self.records[index]
         if isinstance(views, str):
             return skipped_item(record, index, views)
-        rng = np.random.default_rng(int(torch.randint(2**62, ()).item()))  # seeded by seed_everything
+        if rng is None:
+            rng = np.random.default_rng(int(torch.randint(2**62, ()).item()))  # seeded by seed_everything
         view = views[int(rng.integers(len(views)))] if self.train else views[0]
         return {
             "features": view.float(),  # (T, D)

@@ -17,7 +17,6 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
 from vidrec.data.clips import SkippedClip
-from vidrec.data.datasets import FeatureStream
 from vidrec.data.vocab import Vocab
 from vidrec.models.backbone import EFFICIENTNET_LITE0
 from vidrec.models.net import build_recognizer
@@ -307,13 +306,6 @@ class VidRecModule(pl.LightningModule):
         if skipped:
             names = ", ".join(s.video for s in skipped[:5]) + (" ..." if len(skipped) > 5 else "")
             rank_zero_warn(f"{stage} epoch {self.current_epoch}: skipped {len(skipped)} clip(s) that failed to decode: {names}")
-
-    def on_train_epoch_start(self) -> None:
-        # A streamed feature store shuffles by epoch; Lightning tells only samplers the epoch,
-        # and an iterable dataset has none. (Epoch 0's loader was made with it already.)
-        dataset = getattr(self.trainer.train_dataloader, "dataset", None)
-        if isinstance(dataset, FeatureStream):
-            dataset.set_epoch(self.current_epoch)
 
     def on_train_epoch_end(self) -> None:
         self._report_skipped("train")
