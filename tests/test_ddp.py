@@ -110,3 +110,44 @@ def test_ddp_survives_a_rank_with_nothing_to_learn_or_caption(tmp_path, tiny_dat
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "broken.mp4" in proc.stderr + proc.stdout  # the skip is reported, naming the file
     assert sorted(root.rglob("last.ckpt")), "no checkpoint written"
+
+
+def _state_dict(root: Path) -> dict[str, torch.Tensor]:
+    last = max(root.rglob("last.ckpt"), key=lambda p: p.stat().st_mtime)
+    return torch.load(last, map_location="cpu", weights_only=True)["state_dict"]
+
+
+@pytest.mark.slow
+def test_ddp_resume_at_an_epoch_end_equals_the_uninterrupted_run(tmp_path, tiny_dataset, monkeypatch):
+    """Each rank resumes its own random state (dropout masks, augmentations, caption draws): a
+    2-process run stopped after epoch 0 and resumed from last.ckpt ends with the weights of one
+    that was never stopped. Before, every rank took rank 0's state and the weights drifted."""
+    monkeypatch.setenv("PYTHONPATH", str(REPO))  # the subprocesses import tests.test_resume.StopAfter
+
+    def fit(name: str, *extra: str) -> subprocess.CompletedProcess:
+        proc = _ddp_fit(tmp_path, tmp_path / name, tiny_dataset / "train.jsonl", tiny_dataset / "val.jsonl",
+                        "--trainer.max_epochs", "2", *extra, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        return proc
+
+    fit("full")
+    fit("part", "--trainer.callbacks+=tests.test_resume.StopAfter", "--trainer.callbacks.epochs=1")
+    interrupted = max((tmp_path / "part").rglob("last.ckpt"), key=lambda p: p.stat().st_mtime)
+    ckpt = torch.load(interrupted, map_location="cpu", weights_only=True)
+    assert ckpt["epoch"] == 0
+    ranks = ckpt["vidrec_rng_ranks"]  # one rng_state() per rank; vidrec_rng stays rank 0's
+    assert len(ranks) == 2 and torch.equal(ranks[0]["torch"], ckpt["vidrec_rng"]["torch"])
+    assert not torch.equal(ranks[0]["torch"], ranks[1]["torch"])  # the ranks' states did part ways
+    fit("resumed", "--ckpt_path", str(interrupted))
+
+    full, resumed = _state_dict(tmp_path / "full"), _state_dict(tmp_path / "resumed")
+    assert full.keys() == resumed.keys()
+    for key in full:  # gloo's all-reduce of two ranks is order-free: bit-identical on the CPU
+        assert torch.equal(full[key], resumed[key]), key
+
+    # A checkpoint of an older vidrec (one state, rank 0's) still resumes: every rank takes it, as
+    # before, with a warning that the run will not continue exactly.
+    old = {k: v for k, v in ckpt.items() if k != "vidrec_rng_ranks"}
+    torch.save(old, tmp_path / "old.ckpt")
+    proc = fit("old", "--ckpt_path", str(tmp_path / "old.ckpt"))
+    assert "holds the random state of 1 process(es), this run has 2" in proc.stderr + proc.stdout

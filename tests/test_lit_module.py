@@ -362,3 +362,37 @@ def test_meteor_skipped_with_a_warning_without_java(tmp_path, monkeypatch):
         scores = caption_scores(REFS, {"0": "a red circle grows bigger", "1": "a blue square"}, meteor=True)
     assert "meteor" not in scores
     assert scores["bleu1"] > 0 and "cider" in scores  # the others are still there
+
+
+def test_each_rank_resumes_its_own_random_state(monkeypatch):
+    """``vidrec_rng_ranks`` (one state per rank, written under DDP) gives rank r state r; an older
+    checkpoint's single ``vidrec_rng`` still loads; another world size falls back with a warning."""
+    from vidrec.training import lit_module
+    from vidrec.training.lit_module import _rank_rng_state
+
+    def world(rank: int, size: int) -> None:
+        monkeypatch.setattr(lit_module, "_distributed", lambda: size > 1)
+        monkeypatch.setattr(torch.distributed, "get_rank", lambda: rank)
+        monkeypatch.setattr(torch.distributed, "get_world_size", lambda: size)
+
+    s0, s1 = {"rank": 0}, {"rank": 1}
+    new, old = {"vidrec_rng": s0, "vidrec_rng_ranks": [s0, s1]}, {"vidrec_rng": s0}
+    world(1, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the matching world size: no warning
+        assert _rank_rng_state(new) is s1
+    world(0, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _rank_rng_state(old) is s0  # an older (or one-process) checkpoint, one process
+    assert _rank_rng_state({}) is None
+    world(2, 3)  # more ranks than states: the extra rank takes rank 0's
+    with pytest.warns(UserWarning, match="random state of 2 process"):
+        assert _rank_rng_state(new) is s0
+    world(1, 2)  # an older checkpoint under DDP: every rank takes its one state
+    with pytest.warns(UserWarning, match="random state of 1 process"):
+        assert _rank_rng_state(old) is s0
+    world(0, 1)  # a DDP checkpoint in one process: rank 0's; no warning where nothing resumes
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _rank_rng_state(new, warn=False) is s0

@@ -142,6 +142,7 @@ def test_ddp_resume_mid_epoch_on_shards(tmp_path, tiny_dataset, monkeypatch):
         assert before[1] + after[1] == full[1], rank
     shares = [set(_seen(tmp_path / "full", r)[1]) for r in (0, 1)]
     assert not shares[0] & shares[1]  # the ranks' shares of the epoch: disjoint
-    # Weights are not compared: under DDP no resume is bit-exact, at an epoch's end either and with
-    # the per-file cache too. The checkpoint holds rank 0's random state, which rank 1 takes,
-    # and the ranks' states part ways in training (dropout over batches of different caption lengths).
+    # Weights are not compared: this mid-epoch DDP resume is not bit-exact yet. The checkpoint
+    # now holds every rank's random state and each rank resumes its own (which makes a DDP resume
+    # at an epoch's end exact: tests/test_ddp.py), but here the weights still differ after the
+    # resumed epoch (by ~1e-2 in net.temporal.rnn.weight_ih_l0); the cause is not isolated yet.

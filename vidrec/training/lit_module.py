@@ -56,6 +56,29 @@ def set_rng_state(state: dict) -> None:
     random.setstate((version, tuple(internal), gauss))
 
 
+def _distributed() -> bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1
+
+
+def _rank_rng_state(checkpoint: dict, warn: bool = True) -> dict | None:
+    """This rank's ``rng_state()`` from a checkpoint: its own entry of ``vidrec_rng_ranks`` (one
+    per rank, written under DDP), else the single ``vidrec_rng`` (one process, or a checkpoint of
+    an older vidrec). A world size other than the checkpoint's: rank r takes the saved rank r's
+    state if there is one, else rank 0's; a rank that takes another's does not continue as the
+    interrupted run would have, so say so (``warn``: a fit resumes; loading weights does not care)."""
+    states = checkpoint.get("vidrec_rng_ranks") or ([checkpoint["vidrec_rng"]] if "vidrec_rng" in checkpoint else [])
+    if not states:
+        return None
+    rank, world = (torch.distributed.get_rank(), torch.distributed.get_world_size()) if _distributed() else (0, 1)
+    if world != len(states) and warn:
+        rank_zero_warn(
+            f"vidrec: the checkpoint holds the random state of {len(states)} process(es), this run has {world}: "
+            f"rank r resumes from saved rank r's state where there is one, else rank 0's, so data order, "
+            f"dropout masks and augmentations will not continue exactly as in the interrupted run"
+        )
+    return states[rank] if rank < len(states) else states[0]
+
+
 def _adamw(params):
     return torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-2)
 
@@ -136,7 +159,7 @@ class VidRecModule(pl.LightningModule):
         self.test_class_accuracy = MulticlassAccuracy(n, average="none")
         self._captions: dict[str, list[dict]] = {"val": [], "test": []}
         self._skipped: dict[str, list[SkippedClip]] = {"train": [], "val": [], "test": []}
-        self._resumed_rng: dict | None = None  # random-number state of an interrupted run, until its next epoch
+        self._resumed_rng: dict | None = None  # this rank's random-number state of an interrupted run, until its next epoch
 
     # -- shared step ---------------------------------------------------------------------
     def model_step(
@@ -314,10 +337,20 @@ class VidRecModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # Random-number state as of the end of this epoch: the data order, dropout masks and
         # augmentations of the next epoch are drawn from it (plain tensors: weights_only loads it).
-        checkpoint["vidrec_rng"] = rng_state()
+        checkpoint["vidrec_rng"] = state = rng_state()  # this rank's: rank 0's in the file (older readers)
+        if _distributed():
+            # Under DDP only rank 0 writes the file, but the ranks' states differ (each draws
+            # dropout masks and augmentations for its own batches): keep every rank's, so each
+            # resumes its own. A collective, so every rank must get here: in Lightning 2.x
+            # Trainer.save_checkpoint runs dump_checkpoint (and this hook) on every rank and only
+            # the file write is rank 0's; ModelCheckpoint/LastCheckpoint call it on every rank.
+            states: list = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(states, state)
+            checkpoint["vidrec_rng_ranks"] = states  # list indexed by global rank of rng_state() dicts
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self._resumed_rng = checkpoint.get("vidrec_rng")
+        trainer = self._trainer  # None under load_from_checkpoint
+        self._resumed_rng = _rank_rng_state(checkpoint, warn=trainer is not None and trainer.state.fn == "fit")
         if self._resumed_rng is not None:
             set_rng_state(self._resumed_rng)
 
