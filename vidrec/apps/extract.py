@@ -53,7 +53,7 @@ from vidrec.data.manifest import ClipRecord, ManifestError, read_manifest
 from vidrec.data.motion import reads_frames
 from vidrec.inference.predictor import resolve_device
 from vidrec.models.net import VideoRecognizer
-from vidrec.training.extraction_batch import BatchSize, check_batch_size, clips_per_forward, sample_item
+from vidrec.training.extraction_batch import BatchSize, auto_clips, check_batch_size
 from vidrec.training.feature_store import ShardWriter, merge_parts
 
 __all__ = ["ExtractOptions", "ExtractedClip", "clip_keys", "check_options", "encode_batch", "extract_features", "write_index", "main"]
@@ -223,7 +223,8 @@ def extract_features(
     data = _ClipFrames(records, ckpt.clip, ckpt.clip.eval_transform(ckpt.normalization), options.views)
     batch_size = options.batch_size
     if batch_size == "auto":
-        batch_size = _auto_batch_size(net, data, options.per_clip, device)
+        # The GPU probe is encode_batch itself on copies of one clip.
+        batch_size = auto_clips(data, lambda frames, motion: encode_batch(net, frames, motion, options.per_clip), device)
     # A list per batch: failed clips have no frames to stack, and good ones are stacked below.
     loader = DataLoader(data, batch_size=batch_size, num_workers=options.workers, collate_fn=list)
     writer = (
@@ -257,19 +258,6 @@ def extract_features(
     })
     write_index(results, out)
     return results
-
-
-def _auto_batch_size(net: VideoRecognizer, data: _ClipFrames, per_clip: bool, device) -> int:
-    """Clips per pass for ``--batch-size auto``, sized on one decoded clip of ``data``; on a GPU the
-    probe is ``encode_batch`` itself on copies of it (``vidrec.training.extraction_batch``)."""
-    item = sample_item(data, range(len(data)))
-
-    def forward(n: int) -> None:
-        frames = item["frames"].to(device).expand(n, *item["frames"].shape).contiguous()  # (n, N, T, 3, S, S)
-        motion = item["motion"].to(device).expand(n, *item["motion"].shape).contiguous() if "motion" in item else None
-        encode_batch(net, frames, motion, per_clip)
-
-    return clips_per_forward("auto", item, forward, device)
 
 
 def write_index(results: Sequence[ExtractedClip], out: str | os.PathLike) -> Path:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Literal
 
 import torch
 
-__all__ = ["BatchSize", "check_batch_size", "clips_per_forward", "cpu_clips", "cuda_clips", "largest_fitting", "sample_item"]
+__all__ = ["BatchSize", "auto_clips", "check_batch_size", "clips_per_forward", "cpu_clips", "cuda_clips", "largest_fitting", "sample_item"]
 
 BatchSize = int | Literal["auto"]
 
@@ -125,3 +125,17 @@ def clips_per_forward(
     if torch.device(device).type == "cuda":
         return cuda_clips(forward, per_item, device)
     return cpu_clips(per_item, frames.shape[-1] * frames.shape[-2])
+
+
+def auto_clips(items, encode: Callable[[torch.Tensor, torch.Tensor | None], Any], device: torch.device | str) -> int:
+    """``clips_per_forward("auto", ...)`` for a dataset ``items`` of clips, sized on its first clip
+    that decodes (``sample_item``). On a GPU the probe is the caller's own ``encode(frames,
+    motion)`` on n copies of it: frames (n, [N,] T, 3, S, S), motion (n, ...) or None."""
+    item = sample_item(items, range(len(items)))
+
+    def forward(n: int) -> None:
+        frames = item["frames"].to(device).expand(n, *item["frames"].shape).contiguous()
+        motion = item["motion"].to(device).expand(n, *item["motion"].shape).contiguous() if "motion" in item else None
+        encode(frames, motion)
+
+    return clips_per_forward("auto", item, forward, device)

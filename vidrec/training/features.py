@@ -30,7 +30,7 @@ from vidrec.data.motion import MotionInput, reads_frames
 from vidrec.models.backbone import FrozenBackbone
 from vidrec.models.net import frame_features
 from vidrec.training.encode_collate import EncodeCollate
-from vidrec.training.extraction_batch import BatchSize, check_batch_size, clips_per_forward, sample_item
+from vidrec.training.extraction_batch import BatchSize, auto_clips, check_batch_size
 
 __all__ = ["FeatureCache", "backbone_key", "extract_views", "store_key"]
 
@@ -121,18 +121,6 @@ def _encode(backbone: FrozenBackbone, frames: torch.Tensor, motion: torch.Tensor
     return feats.unflatten(0, lead)
 
 
-def _auto_batch_size(backbone: FrozenBackbone, dataset: ClipDataset, items: Dataset, device) -> int:
-    """Clips per forward for ``batch_size="auto"``, sized on one decoded item of ``items`` (see ``extraction_batch``)."""
-    item = sample_item(items, range(len(items)))
-
-    def forward(n: int) -> None:  # the GPU probe: the loop's own forward on n copies of the item
-        frames = item["frames"].to(device).expand(n, *item["frames"].shape).contiguous()  # (n, [N,] T, 3, S, S)
-        motion = item["motion"].to(device).expand(n, *item["motion"].shape).contiguous() if "motion" in item else None
-        _encode(backbone, frames, motion, dataset.spec.motion, device)
-
-    return clips_per_forward("auto", item, forward, device)
-
-
 @torch.no_grad()
 def extract_views(
     backbone: FrozenBackbone,
@@ -156,7 +144,8 @@ def extract_views(
     backbone.to(device).eval()
     items = _ViewPairs(dataset, pairs)
     if batch_size == "auto":
-        batch_size = _auto_batch_size(backbone, dataset, items, device)
+        # The GPU probe is the loop's own forward (below) on copies of one clip.
+        batch_size = auto_clips(items, lambda frames, motion: _encode(backbone, frames, motion, dataset.spec.motion, device), device)
     # On CPU the workers run the backbone too, each decoding *and* encoding whole clips on one
     # thread: a decoding worker beside a multi-threaded backbone here stalls it, and beside a
     # one-thread backbone leaves a core idle (benchmarks/extraction_pipeline.py: 0.73x -> 0.98x
