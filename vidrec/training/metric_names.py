@@ -8,7 +8,7 @@ a character every logger accepts (MLflow drops keys with ``|`` or ``:``).
 
 from __future__ import annotations
 
-__all__ = ["CLASS_TOP1_PREFIX", "metric_safe", "class_top1_key"]
+__all__ = ["CLASS_TOP1_PREFIX", "class_top1_key", "metric_safe"]
 
 CLASS_TOP1_PREFIX = "test/class_top1/"
 
