@@ -1,17 +1,20 @@
 """MSR-VTT recipe: the official ``*_videodatainfo.json`` files -> canonical manifests.
 
-    python datasets/msrvtt.py --videos msrvtt/videos \\
+    python datasets/msrvtt.py --videos MSRVTT/videos \\
         --annotations train_val_videodatainfo.json --annotations test_videodatainfo.json --out data/msrvtt
 
 Each JSON holds ``videos: [{video_id: "video0", category: 9, split: "train"|"validate"|"test", ...}]``
 and ``sentences: [{video_id, caption, sen_id}]``. Every clip gets its category as
 label, named with the 20 official MSR-VTT category names, and all its sentences as
 captions (in ``sen_id`` order). Videos are looked for at ``ROOT/<video_id>.mp4``, then
-in the ``TrainValVideo/`` and ``TestVideo/`` folders of the official archives.
+in the ``TrainValVideo/`` and ``TestVideo/`` folders of the official archives, then in
+``ROOT/all/`` (the common re-packed download, ``MSRVTT/videos/all/video0.mp4``); ROOT is
+``--videos``. Other nestings are not searched.
 
 Writes ``train.jsonl`` / ``val.jsonl`` / ``test.jsonl`` for whichever splits appear
 (``validate`` becomes ``val``) and ``classes.txt`` (the 20 categories in official index
-order) under ``--out``. Missing videos are dropped, counted and listed in ``missing.txt``.
+order) under ``--out``; a split manifest of an earlier run that this run did not write is
+removed, with a note. Missing videos are dropped, counted and listed in ``missing.txt``.
 
 Malformed files raise ``ManifestError`` naming the file and the line (for JSON syntax
 errors) or the entry, e.g. ``videos[12]`` (JSON entries have no line of their own).
@@ -51,7 +54,9 @@ CATEGORIES = [
     "advertisement",
 ]
 _SPLITS = {"train": "train", "validate": "val", "val": "val", "test": "test"}
-_VIDEO_FOLDERS = ("", "TrainValVideo", "TestVideo")  # flat, then the official archives' folders
+# Flat, then the official archives' folders, then all/: the widely shared re-packed
+# download (MSRVTT/videos/all/video0.mp4) keeps all 10k videos there.
+_VIDEO_FOLDERS = ("", "TrainValVideo", "TestVideo", "all")
 
 
 @dataclass
@@ -139,7 +144,12 @@ def find_video(root: Path, video_id: str) -> Path | None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--videos", required=True, type=Path, help="folder with video0.mp4 ... video9999.mp4")
+    parser.add_argument(
+        "--videos",
+        required=True,
+        type=Path,
+        help="folder with video0.mp4 ... video9999.mp4: flat, in all/, or in TrainValVideo/ + TestVideo/",
+    )
     parser.add_argument(
         "--annotations",
         required=True,

@@ -18,7 +18,7 @@ from vidrec.apps import check, extract
 from vidrec.apps.infer_cli import main as infer_main
 from vidrec.checkpoint import load_checkpoint
 from vidrec.data.clips import load_clip, load_views
-from vidrec.data.manifest import read_manifest
+from vidrec.data.manifest import read_classes, read_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 FPS = 10.0
@@ -161,6 +161,23 @@ def test_check_only_good_clips_exits_0_and_paths_resolve_from_any_out(dataset, t
     # default --out: a folder next to the manifest, named after it
     assert check.main(["data/good.jsonl", "--workers", "1"]) == 0
     assert resolved(tmp_path / "data" / "good_check" / "clean.jsonl") == want
+
+
+def test_check_writes_the_classes_it_was_given_beside_clean_jsonl(dataset, tmp_path):
+    # Training on clean.jsonl reads classes.txt from beside it; without one it would take the
+    # classes from the labels left ("swim" has no clip here) and change the head's size and order.
+    from vidrec.data.datamodule import VideoDataModule
+
+    manifest = write_manifest_rows(dataset.manifest.parent / "good.jsonl", dataset.good)
+    out = tmp_path / "checked"
+    assert check.main([str(manifest), "--out", str(out), "--workers", "1", "--classes", str(dataset.classes)]) == 0
+    assert read_classes(out / "classes.txt") == CLASSES
+    assert VideoDataModule(train_manifest=str(out / "clean.jsonl"), num_workers=0).classes == CLASSES
+    # no --classes: nothing to copy, and the labels present decide as before
+    bare = tmp_path / "bare"
+    assert check.main([str(manifest), "--out", str(bare), "--workers", "1"]) == 0
+    assert not (bare / "classes.txt").exists()
+    assert VideoDataModule(train_manifest=str(bare / "clean.jsonl"), num_workers=0).classes == ["jump", "run"]
 
 
 def test_check_reports_a_container_that_overstates_its_frames(tmp_path, make_video):

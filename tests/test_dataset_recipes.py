@@ -386,6 +386,31 @@ def test_msrvtt(tmp_path, capsys):
     assert "test: 1 clips, 1 captions, 1 missing videos dropped (video7011.mp4)" in printed
 
 
+def test_msrvtt_rerun_into_the_same_out_removes_splits_it_no_longer_writes(tmp_path, capsys):
+    videos, paths = make_msrvtt(tmp_path)
+    out = tmp_path / "data"
+    run("msrvtt", videos=videos, annotations=paths, out=out)
+    assert (out / "test.jsonl").is_file() and (out / "missing.txt").is_file()
+    (out / "notes.jsonl").write_text("mine\n")  # not a split name of the recipe: left alone
+    capsys.readouterr()
+    run("msrvtt", videos=videos, annotations=paths[0], out=out)  # train + val only this time
+    assert sorted(p.name for p in out.iterdir()) == ["classes.txt", "notes.jsonl", "train.jsonl", "val.jsonl"]
+    assert f"removed {out / 'test.jsonl'}" in capsys.readouterr().out
+
+
+def test_msrvtt_videos_in_an_all_folder(tmp_path):
+    # The common re-packed download: MSRVTT/videos/all/video0.mp4 ...
+    _, paths = make_msrvtt(tmp_path)
+    videos = tmp_path / "MSRVTT" / "videos"
+    touch(videos, "all/video0.mp4", "all/video1.mp4", "all/video2.mp4", "all/video7010.mp4", "all/video7011.mp4")
+    out = tmp_path / "data"
+    run("msrvtt", videos=videos, annotations=paths, out=out)
+    assert [r.video for r in read_manifest(out / "test.jsonl")] == [
+        str(videos / "all" / "video7010.mp4"), str(videos / "all" / "video7011.mp4")
+    ]
+    assert len(read_manifest(out / "train.jsonl")) == 2 and not (out / "missing.txt").exists()
+
+
 def test_msrvtt_malformed_json_names_file_and_line(tmp_path):
     videos, paths = make_msrvtt(tmp_path)
     paths[1].write_text('{\n  "videos": [\n    {"video_id": "video7010",,}\n  ]\n}\n')

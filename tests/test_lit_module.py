@@ -396,3 +396,28 @@ def test_each_rank_resumes_its_own_random_state(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert _rank_rng_state(new, warn=False) is s0
+
+
+def test_class_top1_only_for_classes_with_test_clips_and_slash_safe(tmp_path, vocab, read_metrics):
+    # MSR-VTT-like class names: "sports/actions" would nest the metric key a level deeper in
+    # W&B; a class with no test clips would be logged as 0.0 ("all wrong") although nothing was scored.
+    import pytorch_lightning as pl
+    from pytorch_lightning.loggers import CSVLogger
+
+    from vidrec.training.metric_names import class_top1_key
+
+    classes = ["jump", "run", "sports/actions"]
+    module = _module(vocab, classes=classes)
+    clips = [(0, "someone jumps"), (2, "a man runs"), (2, None)]  # no "run" clip
+    items = [_item(i, vocab, label, cap) for i, (label, cap) in enumerate(clips)]
+    batches = torch.utils.data.DataLoader(items, batch_size=3, collate_fn=collate_clips)
+    trainer = pl.Trainer(
+        default_root_dir=tmp_path, logger=CSVLogger(tmp_path), accelerator="cpu", devices=1,
+        enable_progress_bar=False, enable_model_summary=False,
+    )
+    trainer.test(module, dataloaders=batches)
+    rows = read_metrics(Path(trainer.logger.log_dir) / "metrics.csv")
+    logged = {k for r in rows for k, v in r.items() if k.startswith("test/class_top1/") and v not in (None, "")}
+    assert logged == {"test/class_top1/jump", "test/class_top1/sports-actions"}
+    assert class_top1_key("sports/actions") == "test/class_top1/sports-actions"
+    assert class_top1_key("news/events/politics") == "test/class_top1/news-events-politics"

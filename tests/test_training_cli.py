@@ -14,6 +14,7 @@ import torch
 
 from vidrec.data.manifest import ClipRecord, read_manifest, write_classes, write_manifest
 from vidrec.data.vocab import Vocab
+from vidrec.training.metric_names import class_top1_key
 
 REPO = Path(__file__).resolve().parents[1]
 DEBUG = REPO / "configs" / "debug.yaml"
@@ -138,8 +139,10 @@ def test_test_subcommand_logs_test_metrics_and_caption_scores(
     counts = {c: 0 for c in classes}
     for r in read_manifest(tiny_dataset / "test.jsonl"):
         counts[r.label] += 1
-    per_class = {c: _last(rows, f"test/class_top1/{c}") for c in classes}
-    assert all(0.0 <= per_class[c] <= 1.0 for c in classes if counts[c])
+    # logged for the classes with test clips only, under class_top1_key's name
+    per_class = {c: _last(rows, class_top1_key(c)) for c in classes if counts[c]}
+    assert not any(class_top1_key(c) in rows[-1] for c in classes if not counts[c])
+    assert all(0.0 <= v <= 1.0 for v in per_class.values())
     overall = sum(per_class[c] * n for c, n in counts.items() if n) / sum(counts.values())
     assert overall == pytest.approx(_last(rows, "test/top1"), abs=1e-5)
 

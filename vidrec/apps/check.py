@@ -8,7 +8,9 @@ Every video is opened once, in a pool of worker processes, with the decoder trai
 container that over-reports its frames (a truncated download) is caught here rather than as
 a shorter clip mid-epoch. Writes ``DIR/clean.jsonl`` (the clips that are kept, a manifest) and
 ``DIR/report.json`` (every clip with its frame counts, duration and problems, plus the class
-histogram), and prints a summary.
+histogram), and prints a summary. With ``--classes``, the class list is copied to
+``DIR/classes.txt``: training on ``clean.jsonl`` reads it from beside the manifest, so the
+classes keep their order and number even where the check dropped all of a class's clips.
 
 What happens to a clip:
 
@@ -42,7 +44,7 @@ from typing import Callable, Iterator, Sequence, get_args
 from vidrec.data.clips import frame_range
 from vidrec.data.decode import Backend, FrameCountError, VideoDecodeError, open_video
 from vidrec.data.video_reader import short
-from vidrec.data.manifest import ClipRecord, ManifestError, read_classes, read_manifest, write_manifest
+from vidrec.data.manifest import ClipRecord, ManifestError, read_classes, read_manifest, write_classes, write_manifest
 
 __all__ = [
     "DROPS", "WARNS", "Problem", "VideoProbe", "ClipCheck", "CheckReport",
@@ -300,9 +302,12 @@ def check_manifest(
 
 
 def write_report(report: CheckReport, out: str | os.PathLike) -> tuple[Path, Path]:
-    """``out/clean.jsonl`` (the kept clips; paths relative to ``out`` where they lie under it) and ``out/report.json``."""
+    """``out/clean.jsonl`` (the kept clips; paths relative to ``out`` where they lie under it) and ``out/report.json``;
+    ``out/classes.txt`` too when the report has a class list (see the module's docstring)."""
     out = Path(out)
     clean = write_manifest(out / "clean.jsonl", [c.record for c in report.kept])
+    if report.classes is not None:
+        write_classes(out / "classes.txt", report.classes)
     path = out / "report.json"
     path.write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return clean, path
@@ -322,7 +327,8 @@ def _parser(prog: str | None) -> argparse.ArgumentParser:
     )
     p.add_argument("manifest", metavar="MANIFEST", help="a .jsonl (or .csv) manifest")
     p.add_argument("--classes", metavar="classes.txt", help="class names, one per line: a label outside them is dropped")
-    p.add_argument("--out", metavar="DIR", help="where clean.jsonl and report.json go (default: MANIFEST's folder/<name>_check)")
+    p.add_argument("--out", metavar="DIR", help="where clean.jsonl, report.json (and with --classes, classes.txt) go "
+                   "(default: MANIFEST's folder/<name>_check)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes opening videos (default: all cores)")
     p.add_argument("--min-frames", type=int, default=8, help="drop clips with fewer decodable frames than this (default 8)")
     p.add_argument("--backend", choices=list(get_args(Backend)), help="video decoder (default: the best installed)")
@@ -386,7 +392,8 @@ def print_summary(report: CheckReport, clean: Path, report_path: Path, console=N
         f"kept {len(report.kept)} of {len(report.clips)} clips ({seconds / 60:.1f} min of video)"
         + (f"; problems: {counts}" if counts else "; no problems")
     )
-    console.print(f"wrote {clean} and {report_path}", markup=False)
+    classes = f" ({clean.parent / 'classes.txt'} beside it)" if report.classes is not None else ""
+    console.print(f"wrote {clean}{classes} and {report_path}", markup=False)
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:

@@ -26,6 +26,7 @@ from typing import Mapping
 from vidrec.data.manifest import read_manifest
 from vidrec.data.sample_videos import sample_video
 from vidrec.data.synthetic import ACTIONS, REVERSED_PAIRS, generate
+from vidrec.training.metric_names import class_top1_key
 
 __all__ = ["main", "group_accuracy"]
 
@@ -66,9 +67,9 @@ def _train_and_test(config: str, data: Path, out: Path, epochs: int, extra: list
     if isinstance(cli.trainer.logger, WandbLogger):
         # One W&B run per model: left open, it would take in the next model's logs too.
         cli.trainer.logger.experiment.finish()
-    prefix = "test/class_top1/"
-    class_top1 = {k[len(prefix):]: v for k, v in results.items() if k.startswith(prefix)}
     counts = Counter(r.label for r in read_manifest(data / "test.jsonl"))
+    # Logged only for classes with test clips, under the key class_top1_key gives ("/" -> "-").
+    class_top1 = {c: results[class_top1_key(c)] for c in counts if class_top1_key(c) in results}
     results["checkpoint"] = str(best)
     results["reversed_pairs_top1"] = group_accuracy(class_top1, counts, REVERSED)
     results["symmetric_top1"] = group_accuracy(class_top1, counts, [c for c in ACTIONS if c not in REVERSED])

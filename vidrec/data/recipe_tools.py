@@ -45,10 +45,20 @@ def write_splits(
 ) -> None:
     """``out/<split>.jsonl`` and its summary line for each split in ``records``: in
     ``order`` (skipping the splits ``records`` lacks) when given, else in ``records``'
-    own order. ``missing`` may leave out splits with nothing missing."""
+    own order. ``missing`` may leave out splits with nothing missing.
+
+    ``order`` also names every split the recipe can write: a ``<split>.jsonl`` of those
+    that this run did not write is removed, with a note. Left in place, an earlier run's
+    ``test.jsonl`` would sit beside this run's train and val as if it belonged to them."""
+    order = None if order is None else list(order)
     for split in records if order is None else [s for s in order if s in records]:
         write_manifest(out / f"{split}.jsonl", records[split])
         report_split(split, records[split], missing.get(split, ()), captions=captions)
+    for split in [s for s in order or () if s not in records]:
+        stale = out / f"{split}.jsonl"
+        if stale.is_file():
+            stale.unlink()
+            print(f"removed {stale}: left from an earlier run, and this run has no {split} split")
 
 
 def write_missing(out: Path, missing: Mapping[str, Sequence[str]]) -> None:

@@ -155,7 +155,8 @@ class VidRecModule(pl.LightningModule):
         )
         self.val_metrics, self.test_metrics = accuracy.clone(), accuracy.clone()
         self.val_confusion, self.test_confusion = MulticlassConfusionMatrix(n), MulticlassConfusionMatrix(n)
-        # Test only: per-class accuracy, logged as test/class_top1/<class> (groups of classes are scored from it).
+        # Test only: per-class accuracy, logged as test/class_top1/<class> (groups of classes are scored from it)
+        # for the classes with test clips; "/" in a class name becomes "-" (metric_names.class_top1_key).
         self.test_class_accuracy = MulticlassAccuracy(n, average="none")
         self._captions: dict[str, list[dict]] = {"val": [], "test": []}
         self._skipped: dict[str, list[SkippedClip]] = {"train": [], "val": [], "test": []}
@@ -407,14 +408,20 @@ class VidRecModule(pl.LightningModule):
             )
             self.log_dict({f"{stage}/{k}": v for k, v in scores.items()})  # already over every rank's captions
         confusion = self.val_confusion if stage == "val" else self.test_confusion
+        matrix = None
         if self.classes and confusion.update_count:
             matrix = confusion.compute().cpu()
             confusion.reset()
             self._log_confusion(stage, matrix)
-        if stage == "test" and self.classes and self.test_class_accuracy.update_count:
+        if stage == "test" and matrix is not None and self.test_class_accuracy.update_count:
+            from vidrec.training.metric_names import class_top1_key
+
             per_class = self.test_class_accuracy.compute()
             self.test_class_accuracy.reset()
-            self.log_dict({f"test/class_top1/{c}": per_class[i] for i, c in enumerate(self.classes)})
+            # A class without test clips has no accuracy: torchmetrics gives it 0.0, which would
+            # read as "all wrong". The confusion matrix's rows (every rank's clips) say which have clips.
+            clips = matrix.sum(dim=1)
+            self.log_dict({class_top1_key(c): per_class[i] for i, c in enumerate(self.classes) if clips[i] > 0})
         if samples:
             self._log_samples(stage, samples[: self.hparams.val_samples])
 
