@@ -112,7 +112,6 @@ class ClipDataset(_CaptionMixin, Dataset):
         if self.seed is not None:
             # torchvision's random transforms draw from torch's global generator.
             torch.manual_seed(int(rng.integers(2**31)))
-        motion = None
         try:
             if self.views > 1:  # (N, T, 3, S, S) [+ motion (N, T, ...)], each view's motion from its own frames
                 loaded = read_views(record.video, self.spec, self.transform, self.views, start=record.start, end=record.end)
