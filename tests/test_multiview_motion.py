@@ -185,6 +185,20 @@ def test_predictor_views_and_crops_average_each_views_probabilities(motion_check
         assert got != single or views * crops == 1
 
 
+def test_extract_views_of_a_motion_model(motion_checkpoint, tiny_dataset, tmp_path):
+    from vidrec.apps.extract import ExtractOptions, extract_features
+
+    ckpt = load_checkpoint(motion_checkpoint)
+    records = read_manifest(tiny_dataset / "test.jsonl")[:2]
+    results = extract_features(records, ckpt, tmp_path / "feats", ExtractOptions(views=3))
+    assert [r.error for r in results] == [None, None]
+    array = np.load(tmp_path / "feats" / results[0].file)  # (N, T, D + M)
+    assert array.shape == (3, 4, 512 + FLOW_STATS_DIM)
+    idx = _indices(Path(records[0].video), ckpt.clip, 3)
+    alone = read_clip(records[0].video, ckpt.clip, ckpt.clip.eval_transform(ckpt.normalization), indices=idx[2])
+    assert np.array_equal(array[2, :, 512:], alone.motion.numpy())  # the last view's own motion
+
+
 @pytest.mark.slow
 def test_train_py_test_with_views_on_a_motion_model(motion_checkpoint, tiny_dataset, tmp_path):
     args = [sys.executable, str(REPO / "train.py"), "test", "--config", str(REPO / "configs" / "debug.yaml"),
