@@ -7,7 +7,7 @@
 
 Each clip is decoded, sampled and transformed exactly as evaluation does (``read_clip``, i.e.
 ``load_clip`` plus any data-side motion input, with the checkpoint's ``ClipSpec`` and
-``eval_transform(ckpt.normalization)``; ``load_views`` for ``--views N``), then run through the
+``eval_transform(ckpt.normalization)``; ``read_views`` for ``--views N``), then run through the
 checkpoint's network in batches:
 
 * ``--per-frame`` (default): the frozen backbone's features, float32 ``(T, D)`` (for a model
@@ -46,11 +46,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from vidrec.checkpoint import Checkpoint, CheckpointError, load_checkpoint
-from vidrec.data.clips import ClipSpec, load_views, read_clip
+from vidrec.data.clips import Clip, ClipSpec, read_clip, read_views
 from vidrec.data.decode import Backend, VideoDecodeError
 from vidrec.data.video_reader import short
 from vidrec.data.manifest import ClipRecord, ManifestError, read_manifest
-from vidrec.data.motion import reads_frames
 from vidrec.inference.predictor import resolve_device
 from vidrec.models.net import VideoRecognizer
 from vidrec.training.extraction_batch import BatchSize, auto_clips, check_batch_size
@@ -104,8 +103,8 @@ def clip_keys(records: Sequence[ClipRecord]) -> list[str]:
 
 class _ClipFrames(Dataset):
     """The manifest's clips as evaluation sees them: ``{"index", "frames" (N, T, 3, S, S)}``
-    (+ ``"motion"`` (1, T, ...) for a data-side motion input), or ``{"index", "error"}`` for a
-    clip that cannot be loaded."""
+    (+ ``"motion"`` (N, T, ...) for a data-side motion input, each view's from its own frames),
+    or ``{"index", "error"}`` for a clip that cannot be loaded."""
 
     def __init__(self, records: Sequence[ClipRecord], spec: ClipSpec, transform: Callable, views: int):
         self.records, self.spec, self.transform, self.views = list(records), spec, transform, views
@@ -118,15 +117,17 @@ class _ClipFrames(Dataset):
         try:
             # Like ClipDataset in evaluation: one view is the plain evaluation clip.
             if self.views > 1:
-                return {"index": index, "frames": load_views(r.video, self.spec, self.transform, self.views, start=r.start, end=r.end)}
-            clip = read_clip(r.video, self.spec, self.transform, start=r.start, end=r.end)
+                clip = read_views(r.video, self.spec, self.transform, self.views, start=r.start, end=r.end)  # (N, T, ...)
+            else:
+                one = read_clip(r.video, self.spec, self.transform, start=r.start, end=r.end)  # (T, ...)
+                clip = Clip(one.frames[None], one.motion[None] if one.motion is not None else None)  # (1, T, ...)
         except VideoDecodeError as e:
             return {"index": index, "error": e.reason}
         except Exception as e:  # one strange file must not stop the run; its line says what happened
             return {"index": index, "error": f"{type(e).__name__}: {short(e)}"}
-        item = {"index": index, "frames": clip.frames[None]}  # (1, T, 3, S, S)
+        item = {"index": index, "frames": clip.frames}  # (N, T, 3, S, S)
         if clip.motion is not None:
-            item["motion"] = clip.motion[None]  # (1, T, 3, S, S) flow images or (1, T, 63) flow statistics
+            item["motion"] = clip.motion  # (N, T, 3, S, S) flow images or (N, T, 63) flow statistics
         return item
 
 
@@ -199,9 +200,6 @@ def check_options(ckpt: Checkpoint, options: ExtractOptions) -> None:
     check_batch_size(options.batch_size)
     if options.views < 1 or options.workers < 0:
         raise ValueError(f"views must be >= 1 and workers >= 0, got {options}")
-    if options.views > 1 and reads_frames(ckpt.clip.motion):
-        # load_views has no motion input: every clip would fail the same way.
-        raise ValueError(f"--views > 1 is not supported for a model with motion={ckpt.clip.motion!r} yet; use 1 view")
 
 
 def extract_features(

@@ -23,7 +23,7 @@ from vidrec.data.motion import MotionInput, motion_input, reads_frames
 from vidrec.data.sampling import Strategy, sample_indices, view_indices
 from vidrec.data.transforms import Normalization, eval_transform, to_video_tensor
 
-__all__ = ["ClipSpec", "Clip", "SkippedClip", "frame_range", "clip_indices", "read_clip", "load_clip", "load_views"]
+__all__ = ["ClipSpec", "Clip", "SkippedClip", "frame_range", "clip_indices", "read_clip", "load_clip", "read_views", "load_views"]
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,8 @@ class ClipSpec:
 class Clip:
     """A model-ready clip: ``frames`` float (T, 3, S, S) and, when the spec asks for a data-side
     motion input, ``motion``: flow images (T, 3, S, S) transformed like the frames, or flow
-    statistics (T, 63)."""
+    statistics (T, 63). Several views or crops (``read_views``, a cropping transform) put one
+    leading axis N before T on both."""
 
     frames: torch.Tensor
     motion: torch.Tensor | None = None
@@ -141,18 +142,70 @@ def read_clip(
         frames = read_sampled(reader, lambda n: clip_indices(reader, spec, start=start, end=end, train=train, rng=rng).tolist())
     else:
         frames = reader.get_frames([int(i) for i in indices])  # (T, H, W, 3) uint8
+    return _model_ready(frames, spec, transform)
+
+
+def _model_ready(frames: np.ndarray, spec: ClipSpec, transform: Callable) -> Clip:
+    """Decoded uint8 (T, H, W, 3) -> ``Clip``: the frames transformed, and the spec's motion input
+    computed between these T frames (so it is the same whoever decoded them: one clip or one view).
+
+    A cropping ``transform`` (``three_crop_transform``) gives C crops of each: frames and flow
+    images (C, T, 3, S, S), the same crop of both; flow statistics are of the whole frame (the
+    one-crop clip's are too: they are computed before any transform), repeated per crop (C, T, 63).
+    """
     motion = motion_input(frames, spec.motion)
     if motion is None:
         return Clip(transform(to_video_tensor(frames)).as_subclass(torch.Tensor))  # (T, 3, S, S)
     if motion.dtype == np.uint8:  # flow images: the same crop (and flip) as the frames, in one call
         clip, flow = transform(to_video_tensor(frames), to_video_tensor(motion))
         return Clip(clip.as_subclass(torch.Tensor), flow.as_subclass(torch.Tensor))
-    return Clip(transform(to_video_tensor(frames)).as_subclass(torch.Tensor), torch.from_numpy(motion))
+    clip = transform(to_video_tensor(frames)).as_subclass(torch.Tensor)  # (T, 3, S, S) or (C, T, 3, S, S)
+    stats = torch.from_numpy(motion)  # (T, 63)
+    if clip.ndim == 5:
+        stats = stats.expand(clip.shape[0], *stats.shape).contiguous()  # (C, T, 63)
+    return Clip(clip, stats)
 
 
 def load_clip(video, spec: ClipSpec, transform: Callable, **kw) -> torch.Tensor:
     """``read_clip(...).frames``: float (T, 3, S, S), for callers that need no motion input."""
     return read_clip(video, spec, transform, **kw).frames
+
+
+def read_views(
+    video: str | os.PathLike | VideoReader,
+    spec: ClipSpec,
+    transform: Callable,
+    views: int = 1,
+    *,
+    start: float | None = None,
+    end: float | None = None,
+) -> Clip:
+    """The test-time views of one clip, decoded once: ``frames`` float (N, T, 3, S, S) and, when
+    the spec asks for a data-side motion input, ``motion`` (N, T, 3, S, S) flow images or (N, T, 63).
+
+    ``views`` clips spread over the time range (``view_indices``); a ``transform`` that
+    returns C crops per frame (``three_crop_transform``) gives N = views x C, view-major
+    (row ``v * C + c`` is crop c of view v) for frames and motion alike.
+    """
+    if isinstance(video, (str, os.PathLike)):
+        with open_video(video, spec.backend) as reader:
+            return read_views(reader, spec, transform, views, start=start, end=end)
+    T = spec.num_frames
+    reader = video
+    decoded = read_sampled(reader, lambda n: clip_indices(reader, spec, start=start, end=end, views=views).reshape(-1).tolist())  # (V*T, H, W, 3)
+    if not reads_frames(spec.motion):  # frames only: all views through the transform in one call
+        frames = transform(to_video_tensor(decoded)).as_subclass(torch.Tensor)  # (V*T, 3, S, S) or (C, V*T, 3, S, S)
+        if frames.ndim == 4:
+            return Clip(frames.reshape(views, T, *frames.shape[1:]))
+        crops = frames.shape[0]
+        return Clip(frames.reshape(crops, views, T, *frames.shape[2:]).transpose(0, 1).reshape(views * crops, T, *frames.shape[2:]))
+    # Motion runs between consecutive frames of one clip: view v's is computed from its own T
+    # frames alone, exactly what read_clip gives for that view's indices (not across views).
+    clips = [_model_ready(decoded[v * T : (v + 1) * T], spec, transform) for v in range(views)]
+    cropped = clips[0].frames.ndim == 5  # each view came back as (C, T, ...): crops
+    frames = torch.stack([c.frames for c in clips])  # (V, [C,] T, 3, S, S)
+    motion = torch.stack([c.motion for c in clips])  # (V, [C,] T, ...)
+    return Clip(frames.flatten(0, 1), motion.flatten(0, 1)) if cropped else Clip(frames, motion)
 
 
 def load_views(
@@ -164,23 +217,5 @@ def load_views(
     start: float | None = None,
     end: float | None = None,
 ) -> torch.Tensor:
-    """The test-time views of one clip, decoded once: float ``(N, T, 3, S, S)``.
-
-    ``views`` clips spread over the time range (``view_indices``); a ``transform`` that
-    returns C crops per frame (``three_crop_transform``) gives N = views x C, view-major.
-    """
-    if reads_frames(spec.motion):
-        # Motion is computed between consecutive sampled frames of one clip; several views
-        # would need it per view. One view (and one crop) goes through read_clip instead.
-        raise ValueError(f"test views and crops are not supported with motion={spec.motion!r} yet; use 1 view, 1 crop")
-    if isinstance(video, (str, os.PathLike)):
-        with open_video(video, spec.backend) as reader:
-            return load_views(reader, spec, transform, views, start=start, end=end)
-    T = spec.num_frames
-    reader = video
-    decoded = read_sampled(reader, lambda n: clip_indices(reader, spec, start=start, end=end, views=views).reshape(-1).tolist())
-    frames = transform(to_video_tensor(decoded)).as_subclass(torch.Tensor)  # (V*T, 3, S, S) or (C, V*T, 3, S, S)
-    if frames.ndim == 4:
-        return frames.reshape(views, T, *frames.shape[1:])
-    crops = frames.shape[0]
-    return frames.reshape(crops, views, T, *frames.shape[2:]).transpose(0, 1).reshape(views * crops, T, *frames.shape[2:])
+    """``read_views(...).frames``: float ``(N, T, 3, S, S)``, for callers that need no motion input."""
+    return read_views(video, spec, transform, views, start=start, end=end).frames

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, IterableDataset
 
-from vidrec.data.clips import ClipSpec, SkippedClip, load_views, read_clip
+from vidrec.data.clips import ClipSpec, SkippedClip, read_clip, read_views
 from vidrec.data.decode import VideoDecodeError
 from vidrec.data.manifest import ClipRecord
 from vidrec.data.vocab import Vocab
@@ -62,7 +62,8 @@ class ClipDataset(_CaptionMixin, Dataset):
     (T, 3, S, S) or flow statistics (T, 63)) when the spec asks for a data-side motion input.
 
     For evaluation with ``views`` > 1, or a ``transform`` that crops several times
-    (``three_crop_transform``), ``frames`` holds every view: (N, T, 3, S, S).
+    (``three_crop_transform``), ``frames`` holds every view: (N, T, 3, S, S), and ``motion``
+    too: (N, T, ...), each view's computed between its own sampled frames.
 
     ``epoch`` mixes into a seeded dataset's random draws, so epochs (and the feature
     cache's augmented views, see ``for_view``) differ while a run still reproduces.
@@ -111,15 +112,14 @@ class ClipDataset(_CaptionMixin, Dataset):
         if self.seed is not None:
             # torchvision's random transforms draw from torch's global generator.
             torch.manual_seed(int(rng.integers(2**31)))
-        motion = None
         try:
-            if self.views > 1:
-                clip = load_views(record.video, self.spec, self.transform, self.views, start=record.start, end=record.end)  # (N, T, 3, S, S)
-            else:  # (T, 3, S, S); a cropping transform gives its crops as views: (C, T, 3, S, S)
+            if self.views > 1:  # (N, T, 3, S, S) [+ motion (N, T, ...)], each view's motion from its own frames
+                loaded = read_views(record.video, self.spec, self.transform, self.views, start=record.start, end=record.end)
+            else:  # (T, 3, S, S); a cropping transform gives its crops as views: (C, T, 3, S, S), motion too
                 loaded = read_clip(
                     record.video, self.spec, self.transform, start=record.start, end=record.end, train=self.train, rng=rng
                 )
-                clip, motion = loaded.frames, loaded.motion
+            clip, motion = loaded.frames, loaded.motion
         except VideoDecodeError as e:
             warnings.warn(f"skipping clip: {e}", stacklevel=2)
             return skipped_item(record, index, e.reason)
@@ -241,7 +241,7 @@ def collate_clips(items: list[dict]) -> dict:
     key = "features" if "features" in good[0] else "frames"
     batch[key] = torch.stack([it[key] for it in good])
     if "motion" in good[0]:
-        batch["motion"] = torch.stack([it["motion"] for it in good])  # (B, T, 3, S, S) or (B, T, 63)
+        batch["motion"] = torch.stack([it["motion"] for it in good])  # (B, [N,] T, 3, S, S) or (B, [N,] T, 63)
     batch["label"] = torch.tensor([it["label"] for it in good], dtype=torch.long)
     # At least 2 columns: the decoder reads ids[:, :-1] and predicts ids[:, 1:].
     batch["caption_ids"] = Vocab.pad_batch([it["caption_ids"] for it in good], min_length=2)

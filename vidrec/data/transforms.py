@@ -91,14 +91,17 @@ class ThreeCrop(torch.nn.Module):
         super().__init__()
         self.size = size
 
-    def forward(self, clip: torch.Tensor) -> torch.Tensor:
-        h, w = clip.shape[-2:]
+    def forward(self, *clips: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        # Several inputs of one size (frames and their flow images, as ``read_clip`` passes them
+        # in one call) get the same three crops, as every other v2 transform does.
+        h, w = clips[0].shape[-2:]
         s = self.size
         if w >= h:
             tops, lefts = [(h - s) // 2] * 3, [0, (w - s) // 2, w - s]
         else:
             tops, lefts = [0, (h - s) // 2, h - s], [(w - s) // 2] * 3
-        return torch.stack([v2.functional.crop(clip, t, l, s, s) for t, l in zip(tops, lefts)])
+        out = tuple(torch.stack([v2.functional.crop(c, t, l, s, s) for t, l in zip(tops, lefts)]) for c in clips)
+        return out[0] if len(out) == 1 else out
 
     def extra_repr(self) -> str:
         return f"size={self.size}"

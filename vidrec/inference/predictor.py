@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from vidrec.checkpoint import CaptionSettings, load_checkpoint
-from vidrec.data.clips import ClipSpec, load_clip, load_views, read_clip
+from vidrec.data.clips import ClipSpec, load_clip, load_views, read_clip, read_views
 from vidrec.data.decode import VideoDecodeError, open_video
 from vidrec.data.motion import reads_frames
 from vidrec.data.transforms import Normalization, three_crop_transform
@@ -83,8 +83,6 @@ class Predictor:
     ):
         if views < 1 or crops not in (1, 3):
             raise ValueError(f"views must be >= 1 and crops 1 or 3, got {views} and {crops}")
-        if (views > 1 or crops > 1) and reads_frames(clip.motion):
-            raise ValueError(f"views and crops are not supported with motion={clip.motion!r} yet")
         if caption.beam_size < 1:
             raise ValueError(f"beam_size must be >= 1, got {caption.beam_size}")
         self.device = resolve_device(device)
@@ -142,6 +140,15 @@ class Predictor:
         clip = read_clip(reader_or_path, self.clip, self.transform, **kw)
         motion = clip.motion[None].to(self.device) if clip.motion is not None else None
         return self._features(clip.frames[None].to(self.device), motion)
+
+    def _view_features(self, video) -> torch.Tensor:
+        """One video's test views with their motion input -> per-frame features (N, T, D + M).
+
+        N = views x crops, view-major; each view's motion comes from its own sampled frames
+        (``read_views``); one view of one crop is the clip that validation reads.
+        """
+        clip = read_views(video, self.clip, self.view_transform, self.views)  # (N, T, 3, S, S), (N, T, ...)
+        return self._features(clip.frames.to(self.device), clip.motion.to(self.device))
 
     @torch.inference_mode()
     def _heads(self, features: torch.Tensor, views: int = 1) -> tuple[torch.Tensor | None, list[str | None]]:
@@ -228,15 +235,15 @@ class Predictor:
             clips, rows = [], []
             for j, video in enumerate(batch):
                 try:
-                    if self._data_motion:  # frames and their motion input, one view
-                        clips.append(self._clip_features(video))  # (1, T, D + M)
+                    if self._data_motion:  # frames and their motion input, encoded video by video
+                        clips.append(self._view_features(video))  # (N, T, D + M)
                     else:
                         clips.append(load_views(video, self.clip, self.view_transform, self.views))  # (N, T, 3, S, S)
                     rows.append(j)
                 except Exception as e:  # one bad file must not stop the others
                     results[j] = self._failure(video, e)
             if clips:
-                x = torch.stack(clips).to(self.device).flatten(0, 1)  # (B*N, T, 3, S, S) or (B, T, D + M)
+                x = torch.stack(clips).to(self.device).flatten(0, 1)  # (B*N, T, 3, S, S) or (B*N, T, D + M)
                 features = x if self._data_motion else self._features(x)
                 probs, captions = self._heads(features, views=clips[0].shape[0])
                 for k, j in enumerate(rows):

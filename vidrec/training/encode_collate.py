@@ -27,7 +27,7 @@ class EncodeCollate:
     """``collate_clips`` followed by the backbone: a batch with ``features`` instead of ``frames``.
 
     ``features`` is float32 (B, [N,] T, D [+ M]), exactly what ``FeatureCache.extract``
-    computes from ``frames`` (B, [N,] T, 3, S, S) and ``motion``; ``frames`` and ``motion``
+    computes from ``frames`` (B, [N,] T, 3, S, S) and ``motion`` (B, [N,] T, ...); ``frames`` and ``motion``
     are dropped so only the features cross the process boundary. Batches without good items
     (only skipped clips) pass through unchanged. A class, not a closure, so it pickles for
     ``spawn`` start methods too.
@@ -42,8 +42,10 @@ class EncodeCollate:
         if not batch["size"]:
             return batch
         frames = batch.pop("frames")  # (B, T, 3, S, S), or (B, N, T, 3, S, S) with test views
-        motion = batch.pop("motion", None)  # one view only
+        motion = batch.pop("motion", None)  # (B, [N,] T, ...): the frames' leading axes
         lead = frames.shape[:-4]
+        if motion is not None:
+            motion = motion.flatten(0, len(lead) - 1)  # (B*N, T, ...), view n's beside view n's frames
         feats = frame_features(self.backbone.eval(), frames.flatten(0, len(lead) - 1), motion, self.motion)
         batch["features"] = feats.unflatten(0, lead)  # (B, [N,] T, D [+ M])
         return batch

@@ -208,8 +208,10 @@ class VidRecModule(pl.LightningModule):
         if x.ndim == (6 if frames is not None else 4):  # (B, N, T, ...): views of each clip
             b, n = x.shape[:2]
             flat = x.flatten(0, 1)
+            motion = batch.get("motion")  # decoded frames' motion input: (B, N, T, ...) like them
             sequence, encoding = self.net.encode(
-                frames=flat if frames is not None else None, features=flat if features is not None else None
+                frames=flat if frames is not None else None, features=flat if features is not None else None,
+                motion=motion.flatten(0, 1) if motion is not None else None,
             )
             return sequence.unflatten(0, (b, n)), encoding.unflatten(0, (b, n))
         return self.net.encode(frames=frames, features=features, motion=batch.get("motion"))
