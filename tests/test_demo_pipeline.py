@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vidrec.apps.order_demo import group_accuracy, main
+from vidrec.apps.order_demo import ensure_dataset, group_accuracy, main
 from vidrec.data.manifest import read_manifest
 from vidrec.data.synthetic import ACTIONS
 from vidrec.training.metric_names import class_top1_key
@@ -26,6 +26,16 @@ def test_group_accuracy_weights_each_class_by_its_test_clips():
     # a class without test clips counts for nothing; a group without any is undefined
     assert group_accuracy({**class_top1, "d": 0.0}, counts, ["a", "d"]) == pytest.approx(3 / 4)
     assert math.isnan(group_accuracy(class_top1, counts, ["d"]))
+
+
+def test_the_dataset_is_generated_again_when_it_has_another_size(tmp_path):
+    data = tmp_path / "data"
+    assert ensure_dataset(data, 12)  # missing: generated
+    first = {r.video for split in ("train", "val", "test") for r in read_manifest(data / f"{split}.jsonl")}
+    assert len(first) == 12
+    assert not ensure_dataset(data, 12)  # the right size: kept as it is
+    assert ensure_dataset(data, 24)  # an older demo's size: its table would not be this demo's
+    assert sum(len(read_manifest(data / f"{split}.jsonl")) for split in ("train", "val", "test")) == 24
 
 
 @pytest.mark.slow

@@ -24,6 +24,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
+from vidrec.data.batch_size import BatchSize, check_batch_size
 from vidrec.data.clips import ClipSpec
 from vidrec.data.datasets import ClipDataset, FeatureDataset, FeatureStream, collate_clips
 from vidrec.data.decode import Backend
@@ -103,7 +104,7 @@ class VideoDataModule(pl.LightningDataModule):
         max_caption_len: int = 20,
         normalization: Normalization | None = None,
         cache_dir: str | None = None,
-        extract_batch_size: int | Literal["auto"] = "auto",
+        extract_batch_size: BatchSize = "auto",
         cache_train_views: int = 0,
         feature_store: Literal["files", "shards"] = "files",
         seed: int | None = None,
@@ -123,9 +124,7 @@ class VideoDataModule(pl.LightningDataModule):
         self.test_views, self.test_crops = test_views, test_crops
         self.normalization = normalization or IMAGENET
         self.cache_dir, self.cache_train_views, self.seed = cache_dir, cache_train_views, seed
-        if extract_batch_size != "auto" and not (type(extract_batch_size) is int and extract_batch_size >= 1):  # not a bool
-            raise ValueError(f"extract_batch_size must be 'auto' or an integer >= 1, got {extract_batch_size!r}")
-        self.extract_batch_size = extract_batch_size
+        self.extract_batch_size = check_batch_size(extract_batch_size, "extract_batch_size")
         if feature_store not in ("files", "shards"):
             raise ValueError(f"feature_store must be 'files' or 'shards', got {feature_store!r}")
         if balanced_sampling and feature_store == "shards" and cache_dir is not None:

@@ -11,13 +11,13 @@ throughput was best. An integer is used as given.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Iterable, Literal
+from typing import Any, Callable, Iterable
 
 import torch
 
-__all__ = ["BatchSize", "auto_clips", "check_batch_size", "clips_per_forward", "cpu_clips", "cuda_clips", "largest_fitting", "sample_item"]
+from vidrec.data.batch_size import BatchSize, check_batch_size
 
-BatchSize = int | Literal["auto"]
+__all__ = ["BatchSize", "auto_clips", "check_batch_size", "clips_per_forward", "cpu_clips", "cuda_clips", "largest_fitting", "sample_item"]
 
 # Headroom for what the probe does not see: the allocator's fragmentation, cuDNN workspaces
 # picked for other shapes, and (for extract --per-clip) the small temporal model after the backbone.
@@ -35,13 +35,6 @@ MAX_FRAMES = 1024
 # FeatureCache.extract with 2 clips of 8 frames per batch ran 2.8x faster than with 16 (1.9x
 # in an earlier run). The demo keeps 16 anyway: see configs/synthetic.yaml.
 CPU_FRAMES, CPU_FRAME_SIZE = 16, 112
-
-
-def check_batch_size(value: Any, name: str = "batch_size") -> BatchSize:
-    """``value`` if it is ``"auto"`` or an int >= 1; else ``ValueError`` naming ``name``."""
-    if value == "auto" or (type(value) is int and value >= 1):  # not a bool
-        return value
-    raise ValueError(f"{name} must be 'auto' or an integer >= 1, got {value!r}")
 
 
 def largest_fitting(fits: Callable[[int], bool], cap: int) -> int:

@@ -49,7 +49,7 @@ import torch
 from vidrec.data.datasets import ClipDataset, FeatureStream
 from vidrec.models.backbone import FrozenBackbone
 from vidrec.training.extraction_batch import BatchSize
-from vidrec.training.features import backbone_key, extract_views, store_key
+from vidrec.training.features import backbone_key, extract_views, keeps_random_state, store_key
 
 __all__ = ["CHUNK_BYTES", "MIN_CHUNKS", "FeatureStore", "ShardWriter", "is_url", "merge_parts", "open_store"]
 
@@ -207,6 +207,7 @@ class FeatureStore:
         return os.path.isfile(os.path.join(self.location(dataset, views, mixed), INDEX))
 
     @torch.no_grad()
+    @keeps_random_state
     def extract(
         self,
         dataset: ClipDataset,
