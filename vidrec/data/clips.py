@@ -208,14 +208,6 @@ def read_views(
     return Clip(frames.flatten(0, 1), motion.flatten(0, 1)) if cropped else Clip(frames, motion)
 
 
-def load_views(
-    video: str | os.PathLike | VideoReader,
-    spec: ClipSpec,
-    transform: Callable,
-    views: int = 1,
-    *,
-    start: float | None = None,
-    end: float | None = None,
-) -> torch.Tensor:
+def load_views(video, spec: ClipSpec, transform: Callable, views: int = 1, **kw) -> torch.Tensor:
     """``read_views(...).frames``: float ``(N, T, 3, S, S)``, for callers that need no motion input."""
-    return read_views(video, spec, transform, views, start=start, end=end).frames
+    return read_views(video, spec, transform, views, **kw).frames
