@@ -12,7 +12,7 @@ Every cell is a run of the project's own commands, so anyone can repeat one alon
 * demo: ``python -m vidrec.apps.order_demo --skip-baseline <the cell's options>`` (``train.py
   fit`` + ``test`` with ``configs/synthetic.yaml``).
 
-A cell's result is kept in ``runs/ablation/<grid>/<cell>/ablation_result.json`` and reused when the grid
+A cell's result is kept in ``runs/ablation/<real | demo-<N>clips>/<cell>/ablation_result.json`` and reused when the grid
 is run again, so an interrupted ablation continues where it stopped. All cells of a grid share
 one feature cache: the cache key tells the backbones and motion inputs apart.
 """
@@ -74,7 +74,8 @@ def run_demo(cell: list[str], out: Path, data: Path) -> dict:
 def grid_cells(grid: str, motions, captions, backbones) -> list[tuple[str, str, str, str]]:
     """Every (motion, caption, backbone) with the LSTM, plus the order-blind mean on each motion input."""
     cells = [(m, c, b, "lstm") for m, c, b in itertools.product(motions, captions, backbones)]
-    # The order-blind baseline gets the same inputs (default decoder and backbone of the config).
+    # The order-blind baseline gets the same inputs, with a fixed decoder (attention on real footage,
+    # pooled on the demo, as the first ablation ran it) and Lite0.
     base_caption = "attention" if grid == "real" else "pooled"
     cells += [(m, base_caption, "lite0", "mean") for m in motions]
     return cells

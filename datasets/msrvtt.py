@@ -14,7 +14,7 @@ in the ``TrainValVideo/`` and ``TestVideo/`` folders of the official archives, t
 Writes ``train.jsonl`` / ``val.jsonl`` / ``test.jsonl`` for whichever splits appear
 (``validate`` becomes ``val``) and ``classes.txt`` (the 20 categories in official index
 order) under ``--out``; a split manifest of an earlier run that this run did not write is
-removed, with a note. Missing videos are dropped, counted and listed in ``missing.txt``.
+left as it was, with a warning naming it. Missing videos are dropped, counted and listed in ``missing.txt``.
 
 Malformed files raise ``ManifestError`` naming the file and the line (for JSON syntax
 errors) or the entry, e.g. ``videos[12]`` (JSON entries have no line of their own).

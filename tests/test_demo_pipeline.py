@@ -36,6 +36,10 @@ def test_the_dataset_is_generated_again_when_it_has_another_size(tmp_path):
     assert not ensure_dataset(data, 12)  # the right size: kept as it is
     assert ensure_dataset(data, 24)  # an older demo's size: its table would not be this demo's
     assert sum(len(read_manifest(data / f"{split}.jsonl")) for split in ("train", "val", "test")) == 24
+    # someone else's dataset in that folder is never written over
+    (data / "classes.txt").write_text("mine\n")
+    with pytest.raises(SystemExit, match="not the demo's"):
+        ensure_dataset(data, 12)
 
 
 @pytest.mark.slow

@@ -24,7 +24,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Mapping
 
-from vidrec.data.manifest import read_manifest
+from vidrec.data.manifest import read_classes, read_manifest
 from vidrec.data.sample_videos import sample_video
 from vidrec.data.synthetic import ACTIONS, REVERSED_PAIRS, generate
 from vidrec.training.metric_names import class_top1_key
@@ -108,7 +108,12 @@ def ensure_dataset(data: Path, num_clips: int) -> bool:
     if have == num_clips:
         return False
     if have:  # e.g. made by an older demo with another size: its table would not be this one's
-        print(f"[demo] {data} holds {have} clips, not {num_clips}: generating it again")
+        classes = data / "classes.txt"
+        if not classes.is_file() or read_classes(classes) != list(ACTIONS):
+            # Someone else's dataset: writing the built-in one over it would lose their manifests.
+            raise SystemExit(f"error: {data} holds a dataset that is not the demo's (its classes.txt differs): "
+                             "pass --data with an empty folder or the demo's own")
+        print(f"[demo] {data} holds {have} clips of the built-in dataset, not {num_clips}: generating it again")
     t = time.perf_counter()
     splits = generate(data, num_clips=num_clips, seed=0)
     print(f"[demo] generated {sum(map(len, splits.values()))} clips in {time.perf_counter() - t:.1f}s -> {data}")
@@ -117,7 +122,7 @@ def ensure_dataset(data: Path, num_clips: int) -> bool:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description="vidrec end-to-end demo on the built-in dataset")
-    parser.add_argument("--data", default="data/synthetic", help="dataset folder (generated if missing)")
+    parser.add_argument("--data", default="data/synthetic", help="the built-in dataset's folder (generated if missing or of another --num-clips)")
     parser.add_argument("--out", default="runs/demo", help="output folder for runs and checkpoints")
     parser.add_argument("--config", default="configs/synthetic.yaml")
     # 2,400: with 1,200 (70 training clips a class) the LSTM learnt "shake" by heart (100% of its

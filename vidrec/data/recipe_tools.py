@@ -47,9 +47,11 @@ def write_splits(
     ``order`` (skipping the splits ``records`` lacks) when given, else in ``records``'
     own order. ``missing`` may leave out splits with nothing missing.
 
-    ``order`` also names every split the recipe can write: a ``<split>.jsonl`` of those
-    that this run did not write is removed, with a note. Left in place, an earlier run's
-    ``test.jsonl`` would sit beside this run's train and val as if it belonged to them."""
+    ``order`` also names every split the recipe can write: a ``<split>.jsonl`` of those that
+    this run did not write is named in a warning and left in place. It may be an earlier run's
+    ``test.jsonl`` that does not belong with this run's train and val, or the train and val of
+    a run over the other annotation file (MSR-VTT's train/val and test files converted one at
+    a time): only the user knows, and deleting it would lose the second case."""
     order = None if order is None else list(order)
     for split in records if order is None else [s for s in order if s in records]:
         write_manifest(out / f"{split}.jsonl", records[split])
@@ -57,8 +59,8 @@ def write_splits(
     for split in [s for s in order or () if s not in records]:
         stale = out / f"{split}.jsonl"
         if stale.is_file():
-            stale.unlink()
-            print(f"removed {stale}: left from an earlier run, and this run has no {split} split")
+            print(f"warning: {stale} was not written by this run (it has no {split} split) and is left "
+                  "as it was: delete it if it does not belong with these splits")
 
 
 def write_missing(out: Path, missing: Mapping[str, Sequence[str]]) -> None:

@@ -91,7 +91,8 @@ def sample_item(dataset, indices: Iterable[int], tries: int = 8) -> dict | None:
     training after extraction must see the same random stream whatever the batch size (the
     demo's results depend on it). Its warnings come again when the clip is extracted.
     """
-    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+    gpus = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []  # manual_seed re-seeds them too
+    with torch.random.fork_rng(devices=gpus), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for k, index in enumerate(indices):
             if k == tries:

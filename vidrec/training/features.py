@@ -132,12 +132,14 @@ def keeps_random_state(extract):
     generator, and a seeded training dataset read in this process (no workers) re-seeds it
     per clip. Without this, a run that fills the cache trains on another random stream (shuffle
     order, dropout) than the same command over a filled cache: ``make demo`` printed 99.3% and
-    then 98.7% on the reversed pairs. The backbone runs in eval mode, so CUDA's generator is untouched.
+    then 98.7% on the reversed pairs. ``torch.manual_seed`` re-seeds every CUDA generator too,
+    so those are kept as well.
     """
 
     @functools.wraps(extract)
     def wrapper(*args, **kwargs):
-        with torch.random.fork_rng(devices=[]):
+        gpus = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+        with torch.random.fork_rng(devices=gpus):
             return extract(*args, **kwargs)
 
     return wrapper
