@@ -419,5 +419,9 @@ def test_class_top1_only_for_classes_with_test_clips_and_slash_safe(tmp_path, vo
     rows = read_metrics(Path(trainer.logger.log_dir) / "metrics.csv")
     logged = {k for r in rows for k, v in r.items() if k.startswith("test/class_top1/") and v not in (None, "")}
     assert logged == {"test/class_top1/jump", "test/class_top1/sports-actions"}
+    # each is right / clips of its class: weighted by the clips (1 jump, 2 sports), they add up to top-1
+    values = {k: float(v) for r in rows for k, v in r.items() if v not in (None, "")}
+    right = values["test/class_top1/jump"] * 1 + values["test/class_top1/sports-actions"] * 2
+    assert right == pytest.approx(values["test/top1"] * 3)
     assert class_top1_key("sports/actions") == "test/class_top1/sports-actions"
     assert class_top1_key("news/events/politics") == "test/class_top1/news-events-politics"

@@ -20,6 +20,7 @@ from vidrec.data.clips import SkippedClip
 from vidrec.data.vocab import Vocab
 from vidrec.models.backbone import EFFICIENTNET_LITE0
 from vidrec.models.net import build_recognizer
+from vidrec.training.metric_names import class_top1_key
 
 __all__ = ["VidRecModule", "rng_state", "set_rng_state"]
 
@@ -155,9 +156,8 @@ class VidRecModule(pl.LightningModule):
         )
         self.val_metrics, self.test_metrics = accuracy.clone(), accuracy.clone()
         self.val_confusion, self.test_confusion = MulticlassConfusionMatrix(n), MulticlassConfusionMatrix(n)
-        # Test only: per-class accuracy, logged as test/class_top1/<class> (groups of classes are scored from it)
-        # for the classes with test clips; "/" in a class name becomes "-" (metric_names.class_top1_key).
-        self.test_class_accuracy = MulticlassAccuracy(n, average="none")
+        # The test confusion matrix also gives the per-class accuracy, logged as test/class_top1/<class>
+        # (groups of classes are scored from it): see _eval_epoch_end.
         self._captions: dict[str, list[dict]] = {"val": [], "test": []}
         self._skipped: dict[str, list[SkippedClip]] = {"train": [], "val": [], "test": []}
         self._resumed_rng: dict | None = None  # this rank's random-number state of an interrupted run, until its next epoch
@@ -268,8 +268,6 @@ class VidRecModule(pl.LightningModule):
             confusion = self.val_confusion if stage == "val" else self.test_confusion
             metrics.update(logits[has_label], labels[has_label])
             confusion.update(logits[has_label], labels[has_label])
-            if stage == "test":
-                self.test_class_accuracy.update(logits[has_label], labels[has_label])
             self.log_dict({f"{stage}/{k}": m for k, m in metrics.items()}, prog_bar=stage == "val", batch_size=b)
             preds = logits.argmax(-1)
         captions = None
@@ -415,14 +413,12 @@ class VidRecModule(pl.LightningModule):
             matrix = confusion.compute().cpu()
             confusion.reset()
             self._log_confusion(stage, matrix)
-        if stage == "test" and matrix is not None and self.test_class_accuracy.update_count:
-            from vidrec.training.metric_names import class_top1_key
-
-            per_class = self.test_class_accuracy.compute()
-            self.test_class_accuracy.reset()
-            # A class without test clips has no accuracy: torchmetrics gives it 0.0, which would
-            # read as "all wrong". The confusion matrix's rows (every rank's clips) say which have clips.
-            clips = matrix.sum(dim=1)
+        if stage == "test" and matrix is not None:
+            # Per-class top-1 = right / clips of the class, from the matrix (every rank's clips: it is
+            # synced). Only classes with test clips: one without has no accuracy, and a 0.0 would read
+            # as "all wrong". "/" in a class name becomes "-" in the key (metric_names).
+            clips = matrix.sum(dim=1)  # (C,) test clips per true class
+            per_class = matrix.diagonal().float() / clips.clamp_min(1)  # (C,)
             self.log_dict({class_top1_key(c): per_class[i] for i, c in enumerate(self.classes) if clips[i] > 0})
         if samples:
             self._log_samples(stage, samples[: self.hparams.val_samples])
