@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable
 import torch
 
 from vidrec.data.batch_size import BatchSize, check_batch_size
+from vidrec.training.random_state import random_state_kept
 
 __all__ = ["BatchSize", "auto_clips", "check_batch_size", "clips_per_forward", "cpu_clips", "cuda_clips", "largest_fitting", "sample_item"]
 
@@ -86,13 +87,11 @@ def cuda_clips(forward: Callable[[int], Any], frames_per_item: int, device: torc
 def sample_item(dataset, indices: Iterable[int], tries: int = 8) -> dict | None:
     """The first item among the first ``tries`` of ``indices`` that has ``frames`` (decodes); None if none does.
 
-    Decoded here only to learn the real shape (views, crops, frame size, motion input). Under
-    ``fork_rng``: a dataset's random transforms draw from torch's global generator, and
-    training after extraction must see the same random stream whatever the batch size (the
-    demo's results depend on it). Its warnings come again when the clip is extracted.
+    Decoded here only to learn the real shape (views, crops, frame size, motion input), with
+    torch's random state kept (``random_state``): training after extraction must see the same
+    random stream whatever the batch size. Its warnings come again when the clip is extracted.
     """
-    gpus = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []  # manual_seed re-seeds them too
-    with torch.random.fork_rng(devices=gpus), warnings.catch_warnings():
+    with random_state_kept(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for k, index in enumerate(indices):
             if k == tries:

@@ -49,7 +49,8 @@ import torch
 from vidrec.data.datasets import ClipDataset, FeatureStream
 from vidrec.models.backbone import FrozenBackbone
 from vidrec.training.extraction_batch import BatchSize
-from vidrec.training.features import backbone_key, extract_views, keeps_random_state, store_key
+from vidrec.training.features import backbone_key, extract_views, store_key
+from vidrec.training.random_state import random_state_kept
 
 __all__ = ["CHUNK_BYTES", "MIN_CHUNKS", "FeatureStore", "ShardWriter", "is_url", "merge_parts", "open_store"]
 
@@ -207,7 +208,7 @@ class FeatureStore:
         return os.path.isfile(os.path.join(self.location(dataset, views, mixed), INDEX))
 
     @torch.no_grad()
-    @keeps_random_state
+    @random_state_kept()  # training after extraction draws what it would over a filled store
     def extract(
         self,
         dataset: ClipDataset,

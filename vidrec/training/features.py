@@ -16,7 +16,6 @@ chunks streamed from disk or a bucket, for datasets too large to hold in RAM (``
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import os
 import warnings
@@ -32,8 +31,9 @@ from vidrec.models.backbone import FrozenBackbone
 from vidrec.models.net import frame_features
 from vidrec.training.encode_collate import EncodeCollate
 from vidrec.training.extraction_batch import BatchSize, auto_clips, check_batch_size
+from vidrec.training.random_state import random_state_kept
 
-__all__ = ["FeatureCache", "backbone_key", "extract_views", "keeps_random_state", "store_key"]
+__all__ = ["FeatureCache", "backbone_key", "extract_views", "store_key"]
 
 
 def backbone_key(backbone: FrozenBackbone) -> str:
@@ -123,26 +123,6 @@ def _encode(backbone: FrozenBackbone, frames: torch.Tensor, motion: torch.Tensor
     with extraction_autocast(device):
         feats = frame_features(backbone, frames.flatten(0, len(lead) - 1), motion, kind)
     return feats.unflatten(0, lead)
-
-
-def keeps_random_state(extract):
-    """``extract`` run without moving torch's global (CPU) random state.
-
-    Extraction itself is deterministic, but its DataLoader draws a base seed from the global
-    generator, and a seeded training dataset read in this process (no workers) re-seeds it
-    per clip. Without this, a run that fills the cache trains on another random stream (shuffle
-    order, dropout) than the same command over a filled cache: ``make demo`` printed 99.3% and
-    then 98.7% on the reversed pairs. ``torch.manual_seed`` re-seeds every CUDA generator too,
-    so those are kept as well.
-    """
-
-    @functools.wraps(extract)
-    def wrapper(*args, **kwargs):
-        gpus = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-        with torch.random.fork_rng(devices=gpus):
-            return extract(*args, **kwargs)
-
-    return wrapper
 
 
 @torch.no_grad()
@@ -241,7 +221,7 @@ class FeatureCache:
                 return None
         return out
 
-    @keeps_random_state
+    @random_state_kept()  # training after extraction draws what it would over a filled cache
     @torch.no_grad()
     def extract(
         self,
