@@ -205,6 +205,25 @@ def test_avi_with_b_frames_gives_frame_i_for_index_i(tmp_path, backend):
         assert_close_frames(reader.get_frames(order[:8]), frames, order[:8], tol=8)
 
 
+@pytest.mark.parametrize("keyframes", [None, "true", "one_late", "wrong"])
+def test_opencv_reader_with_keyframes_still_gives_frame_i(tmp_path, keyframes):
+    # The keyframes only decide between seeking and reading forward (the TorchCodec reader
+    # passes its scan's, which can be a frame off on AVIs with B-frames): right, late or
+    # plain wrong, every frame must still be the requested one, in any access order.
+    from vidrec.data.decode_opencv import OpenCVReader
+
+    frames = smooth_frames(60, 48, 64, seed=5)
+    path = ffmpeg_encode(frames, tmp_path / "gop12.mp4", "-c:v", "mpeg4", "-g", "12", "-bf", "0", "-q:v", "2")
+    given = {None: None, "true": range(0, 60, 12), "one_late": range(1, 60, 12), "wrong": [0, 3, 4, 50]}[keyframes]
+    with OpenCVReader(path, keyframes=given) as reader:
+        sampled = segment_indices(60, 8, train=False).tolist()
+        assert_close_frames(reader.get_frames(sampled), frames, sampled)
+        order = np.random.default_rng(3).permutation(60)[:20].tolist()
+        got = np.stack([reader.get_frames([i])[0] for i in order])
+        assert_close_frames(got, frames, order)
+        assert_close_frames(reader.get_frames(sorted(order)), frames, sorted(order))
+
+
 # --------------------------------------------------------------------------------------
 # containers that over-report their frame count
 # --------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ class TorchCodecReader:
     frame (i - 1 on Megamind.avi; decoding a range in order is right). So the first request
     also decodes frame 0 (free when a sample lies in the first GOP, which it decodes through
     anyway) and compares its pts with the index's first pts; where they differ OpenCV, which
-    gets these files right, reads the file instead.
+    gets these files right, reads the file instead, seeking only past the scan's keyframes.
     """
 
     def __init__(self, path: str | os.PathLike, device: str = "cpu", num_threads: int = 1):
@@ -114,8 +114,9 @@ class TorchCodecReader:
             raise VideoDecodeError(self.path, "reader is closed")
         idx = check_indices(self.path, indices, self._num_frames)
         if not self._index_checked and not self._index_matches_decoder():
+            keyframes = self._keyframe_indices()
             self._decoder = None
-            self._fallback = OpenCVReader(self.path)
+            self._fallback = OpenCVReader(self.path, keyframes=keyframes)
             self._fallback.num_frames = min(self._fallback.num_frames, self._num_frames)
             return self._to_device(self._fallback.get_frames(idx))
         try:
@@ -144,6 +145,18 @@ class TorchCodecReader:
         except _ERRORS:
             return True  # nothing to compare; get_frames finds out what decodes
         return abs(pts - self._first_pts) <= 0.25 / self.fps
+
+    def _keyframe_indices(self) -> list[int] | None:
+        """The scan's keyframe indices, for the OpenCV fallback to seek only where it pays.
+
+        ``_get_key_frame_indices`` is TorchCodec's own (0.17) but private, so its absence costs
+        only speed. On the files that need the fallback these indices can be off by a frame
+        (the class docstring), which costs at most a frame or two of extra decoding.
+        """
+        try:
+            return [int(k) for k in self._decoder._get_key_frame_indices()]
+        except Exception:
+            return None
 
     def _to_device(self, frames: np.ndarray):
         if self.device == "cpu":
