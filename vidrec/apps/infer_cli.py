@@ -199,8 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CheckpointError as e:  # already one line naming the file
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except (OSError, RuntimeError, ValueError) as e:  # a device that is not there, say
-        print(f"error: cannot load {args.ckpt}: {e}", file=sys.stderr)
+    except (OSError, RuntimeError, ValueError) as e:  # an option the checkpoint or machine cannot serve (a device that is not there, say)
+        print(f"error: cannot predict with {args.ckpt} as asked: {e}", file=sys.stderr)
         return 2
 
     bar = _bar_char()

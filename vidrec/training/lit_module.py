@@ -20,6 +20,7 @@ from vidrec.data.clips import SkippedClip
 from vidrec.data.vocab import Vocab
 from vidrec.models.backbone import EFFICIENTNET_LITE0
 from vidrec.models.net import build_recognizer
+from vidrec.training.class_accuracy import mean_class_accuracy, per_class_top1
 from vidrec.training.metric_names import class_top1_key
 
 __all__ = ["VidRecModule", "rng_state", "set_rng_state"]
@@ -151,9 +152,8 @@ class VidRecModule(pl.LightningModule):
             {
                 "top1": MulticlassAccuracy(n, top_k=1, average="micro"),
                 "top5": MulticlassAccuracy(n, top_k=min(5, n), average="micro"),
-                "mean_class_acc": MulticlassAccuracy(n, average="macro"),
             }
-        )
+        )  # mean_class_acc comes from the confusion matrix (training/class_accuracy.py)
         self.val_metrics, self.test_metrics = accuracy.clone(), accuracy.clone()
         self.val_confusion, self.test_confusion = MulticlassConfusionMatrix(n), MulticlassConfusionMatrix(n)
         # The test confusion matrix also gives the per-class accuracy, logged as test/class_top1/<class>
@@ -413,12 +413,15 @@ class VidRecModule(pl.LightningModule):
             matrix = confusion.compute().cpu()
             confusion.reset()
             self._log_confusion(stage, matrix)
+            # The matrix holds every rank's clips (it is synced), so every rank logs the same value.
+            mean_class = mean_class_accuracy(matrix)
+            if mean_class is not None:
+                self.log(f"{stage}/mean_class_acc", mean_class)
         if stage == "test" and matrix is not None:
-            # Per-class top-1 = right / clips of the class, from the matrix (every rank's clips: it is
-            # synced). Only classes with test clips: one without has no accuracy, and a 0.0 would read
-            # as "all wrong". "/" in a class name becomes "-" in the key (metric_names).
-            clips = matrix.sum(dim=1)  # (C,) test clips per true class
-            per_class = matrix.diagonal().float() / clips.clamp_min(1)  # (C,)
+            # Per-class top-1 = right / clips of the class, from the matrix. Only classes with test
+            # clips: one without has no accuracy, and a 0.0 would read as "all wrong". "/" in a
+            # class name becomes "-" in the key (metric_names).
+            per_class, clips = per_class_top1(matrix)  # (C,), (C,)
             self.log_dict({class_top1_key(c): per_class[i] for i, c in enumerate(self.classes) if clips[i] > 0})
         if samples:
             self._log_samples(stage, samples[: self.hparams.val_samples])
