@@ -2,6 +2,7 @@
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 
@@ -70,3 +71,17 @@ def test_a_caption_names_the_action_in_any_template_wording():
     assert not names_action("people walking across a square, played backward", "forward")
     assert not names_action("the camera zooms in, played forward and backward", "forward")  # names both
     assert names_action("the camera zooms in on the trees", "zoom_in")
+
+
+def test_arrow_of_time_statistics_flip_sign_when_the_clip_is_reversed():
+    from benchmarks.arrow_of_time_cues import statistics
+
+    texture = cv2.GaussianBlur(np.random.default_rng(4).integers(0, 256, (160, 400, 3), dtype=np.uint8), (7, 7), 0)
+    shifts = np.cumsum(np.linspace(6, 0.5, 16)).round().astype(int)  # decelerating pan, px
+    slowing = np.stack([texture[40:120, s : s + 112] for s in shifts])  # (16, 80, 112, 3)
+    fwd, bwd = statistics(slowing), statistics(slowing[::-1].copy())
+    assert fwd["speed trend"] < 0 < bwd["speed trend"]
+
+    sides = np.linspace(150, 70, 16)  # the crop shrinks: a zoom in
+    zoom = np.stack([cv2.resize(texture[80 - int(s) // 2 : 80 + int(s) // 2, 200 - int(s) // 2 : 200 + int(s) // 2], (96, 96)) for s in sides])
+    assert statistics(zoom)["expansion (mean divergence)"] > 0 > statistics(zoom[::-1].copy())["expansion (mean divergence)"]
