@@ -425,3 +425,25 @@ def test_class_top1_only_for_classes_with_test_clips_and_slash_safe(tmp_path, vo
     assert right == pytest.approx(values["test/top1"] * 3)
     assert class_top1_key("sports/actions") == "test/class_top1/sports-actions"
     assert class_top1_key("news/events/politics") == "test/class_top1/news-events-politics"
+
+
+def test_top5_is_not_merged_into_top1_when_the_first_batch_is_all_right(vocab):
+    """torchmetrics merges metrics whose states match after the first update (compute groups):
+    a first test batch right at top-1 (a test list sorted by class, an easy first class) made
+    top5 report top-1 accuracy for the whole epoch (merged with the macro accuracy the
+    collection then held; found by a user run on a class-sorted UCF101 test list)."""
+    module = _module(vocab, classes=[f"c{i}" for i in range(8)])
+    first = torch.arange(8)
+    right = F.one_hot(first, 8).float() * 5  # every clip right at top-1
+    g = torch.Generator().manual_seed(0)
+    logits, labels = torch.randn(64, 8, generator=g), torch.randint(0, 8, (64,), generator=g)
+    for metrics in (module.val_metrics, module.test_metrics):
+        metrics.update(right, first)
+        metrics.update(logits, labels)
+        got = {k: float(v) for k, v in metrics.compute().items()}
+        all_logits, all_labels = torch.cat([right, logits]), torch.cat([first, labels])
+        top1 = float((all_logits.argmax(-1) == all_labels).float().mean())
+        top5 = float((all_logits.topk(5, -1).indices == all_labels[:, None]).any(-1).float().mean())
+        assert top5 > top1
+        assert got["top1"] == pytest.approx(top1)
+        assert got["top5"] == pytest.approx(top5)
