@@ -20,6 +20,7 @@ import torch
 
 from vidrec.data.decode import Backend, VideoDecodeError, VideoReader, open_video, read_sampled
 from vidrec.data.motion import MotionInput, motion_input, reads_frames
+from vidrec.data.motion_tensors import as_motion_tensor
 from vidrec.data.sampling import Strategy, sample_indices, view_indices
 from vidrec.data.transforms import Normalization, eval_transform, to_video_tensor
 
@@ -152,18 +153,15 @@ def _model_ready(frames: np.ndarray, spec: ClipSpec, transform: Callable) -> Cli
     A cropping ``transform`` (``three_crop_transform``) gives C crops of each: frames and flow
     images (C, T, 3, S, S), the same crop of both; flow statistics are of the whole frame (the
     one-crop clip's are too: they are computed before any transform), repeated per crop (C, T, 63).
+    A flip in ``transform`` flips the motion input with the frames (``motion_tensors``).
     """
     motion = motion_input(frames, spec.motion)
     if motion is None:
         return Clip(transform(to_video_tensor(frames)).as_subclass(torch.Tensor))  # (T, 3, S, S)
-    if motion.dtype == np.uint8:  # flow images: the same crop (and flip) as the frames, in one call
-        clip, flow = transform(to_video_tensor(frames), to_video_tensor(motion))
-        return Clip(clip.as_subclass(torch.Tensor), flow.as_subclass(torch.Tensor))
-    clip = transform(to_video_tensor(frames)).as_subclass(torch.Tensor)  # (T, 3, S, S) or (C, T, 3, S, S)
-    stats = torch.from_numpy(motion)  # (T, 63)
-    if clip.ndim == 5:
-        stats = stats.expand(clip.shape[0], *stats.shape).contiguous()  # (C, T, 63)
-    return Clip(clip, stats)
+    # One call: the motion input gets the frames' random crop and flip, and stays the motion of
+    # what the model sees (motion_tensors: a flip negates x-motion, jitter leaves flow alone).
+    clip, motion = transform(to_video_tensor(frames), as_motion_tensor(motion))
+    return Clip(clip.as_subclass(torch.Tensor), motion.as_subclass(torch.Tensor))
 
 
 def load_clip(video, spec: ClipSpec, transform: Callable, **kw) -> torch.Tensor:

@@ -189,6 +189,47 @@ def camera_motion(frames: np.ndarray, method: FlowMethod = "dis", step: int = 4)
 FLOW_STATS_DIM = 6 * 3 * 3 + 9  # motion_descriptor on a 3x3 grid + camera_motion
 
 
+def _mirror_layout(grid: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """``(source index, sign)`` per ``flow_statistics`` entry of the left-right mirrored video.
+
+    Mirroring x -> -x moves cell (i, j) to (i, grid-1-j) and negates every x-motion: the cells'
+    mean fx; the camera's pan tx, roll (curl) and second shear (a01 + a10). Magnitudes, y-motion,
+    zoom (divergence), the first shear (a00 - a11) and colour change keep their sign.
+    """
+    cells = grid * grid
+    source, sign = [], []
+    for block in (0, 1):  # flow (fx, fy, |f|) per cell, then colour change (r, g, b) per cell
+        for i in range(grid):
+            for j in range(grid):
+                for c in range(3):
+                    source.append(block * cells * 3 + (i * grid + grid - 1 - j) * 3 + c)
+                    sign.append(-1.0 if block == 0 and c == 0 else 1.0)
+    camera = (-1.0, 1.0, 1.0, -1.0, 1.0, -1.0, 1.0, 1.0, 1.0)  # tx ty div curl shear1 shear2 r g b
+    source += [2 * cells * 3 + k for k in range(9)]
+    sign += list(camera)
+    return np.array(source), np.array(sign, np.float32)
+
+
+_MIRROR_SOURCE, _MIRROR_SIGN = _mirror_layout()
+
+
+def mirror_flow_statistics(stats):
+    """``flow_statistics`` of the left-right mirrored video, from the video's own: (..., 63) -> (..., 63).
+
+    NumPy or torch. What a horizontal flip of the frames must do to their flow statistics
+    (``vidrec/data/motion_tensors.py``): equal, up to DIS flow's own asymmetry, to computing them
+    again on the flipped frames.
+    """
+    if stats.shape[-1] != FLOW_STATS_DIM:
+        raise ValueError(f"expected flow statistics (..., {FLOW_STATS_DIM}), got {tuple(stats.shape)}")
+    if isinstance(stats, np.ndarray):
+        return stats[..., _MIRROR_SOURCE] * _MIRROR_SIGN
+    import torch
+
+    index = torch.as_tensor(_MIRROR_SOURCE, device=stats.device)
+    return stats[..., index] * torch.as_tensor(_MIRROR_SIGN, dtype=stats.dtype, device=stats.device)
+
+
 def flow_statistics(frames: np.ndarray, method: FlowMethod = "dis") -> np.ndarray:
     """``motion_descriptor`` (3x3 grid) and ``camera_motion`` of one flow pass: uint8 (T, H, W, 3) -> float32 (T-1, 63)."""
     grid = motion_descriptor(frames, 3, method)  # (T-1, 54)

@@ -57,6 +57,8 @@ def train_transform(
 
     ``hflip=False`` for datasets whose classes differ by direction (move left/right,
     swipe left/right): a flip would turn one class into the other and poison the labels.
+    A motion input passed in the same call (``motion_tensors``) is flipped with the frames
+    (its x-motion negated) and not colour-jittered.
     """
     steps: list = [v2.RandomResizedCrop(size, scale=scale, antialias=True)]
     if hflip:
@@ -93,14 +95,21 @@ class ThreeCrop(torch.nn.Module):
 
     def forward(self, *clips: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         # Several inputs of one size (frames and their flow images, as ``read_clip`` passes them
-        # in one call) get the same three crops, as every other v2 transform does.
+        # in one call) get the same three crops, as every other v2 transform does. Inputs that are
+        # not pictures (whole-frame flow statistics, (T, 63)) are repeated once per crop.
         h, w = clips[0].shape[-2:]
         s = self.size
         if w >= h:
             tops, lefts = [(h - s) // 2] * 3, [0, (w - s) // 2, w - s]
         else:
             tops, lefts = [0, (h - s) // 2, h - s], [(w - s) // 2] * 3
-        out = tuple(torch.stack([v2.functional.crop(c, t, l, s, s) for t, l in zip(tops, lefts)]) for c in clips)
+
+        def three(c: torch.Tensor) -> torch.Tensor:
+            if not isinstance(c, (tv_tensors.Video, tv_tensors.Image)) and isinstance(c, tv_tensors.TVTensor):
+                return c.as_subclass(torch.Tensor).expand(3, *c.shape).contiguous()  # (3, T, D)
+            return torch.stack([v2.functional.crop(c, t, l, s, s) for t, l in zip(tops, lefts)])
+
+        out = tuple(three(c) for c in clips)
         return out[0] if len(out) == 1 else out
 
     def extra_repr(self) -> str:
