@@ -22,6 +22,7 @@ from vidrec.models.backbone import EFFICIENTNET_LITE0
 from vidrec.models.net import build_recognizer
 from vidrec.training.class_accuracy import mean_class_accuracy, per_class_top1
 from vidrec.training.metric_names import class_top1_key
+from vidrec.training.selection_clips import clip_fingerprints, selection_warning
 
 __all__ = ["VidRecModule", "rng_state", "set_rng_state"]
 
@@ -166,6 +167,10 @@ class VidRecModule(pl.LightningModule):
         self._captions: dict[str, list[dict]] = {"val": [], "test": []}
         self._skipped: dict[str, list[SkippedClip]] = {"train": [], "val": [], "test": []}
         self._resumed_rng: dict | None = None  # this rank's random-number state of an interrupted run, until its next epoch
+        # Fingerprints of the validation clips that choose checkpoints (selection_clips): this
+        # fit's, saved into every checkpoint; a loaded checkpoint's, checked against the test set.
+        self._val_clips: torch.Tensor | None = None
+        self._selected_on: torch.Tensor | None = None
 
     # -- shared step ---------------------------------------------------------------------
     def model_step(
@@ -344,6 +349,9 @@ class VidRecModule(pl.LightningModule):
         # Random-number state as of the end of this epoch: the data order, dropout masks and
         # augmentations of the next epoch are drawn from it (plain tensors: weights_only loads it).
         checkpoint["vidrec_rng"] = state = rng_state()  # this rank's: rank 0's in the file (older readers)
+        val_clips = self._validation_fingerprints()
+        if val_clips is not None:
+            checkpoint["vidrec_val_clips"] = val_clips  # int64 (N,): which clips picked the best epoch
         if _distributed():
             # Under DDP only rank 0 writes the file, but the ranks' states differ (each draws
             # dropout masks and augmentations for its own batches): keep every rank's, so each
@@ -354,7 +362,27 @@ class VidRecModule(pl.LightningModule):
             torch.distributed.all_gather_object(states, state)
             checkpoint["vidrec_rng_ranks"] = states  # list indexed by global rank of rng_state() dicts
 
+    def _validation_fingerprints(self) -> torch.Tensor | None:
+        """This fit's validation clips (and a resumed run's earlier ones), fingerprinted once."""
+        trainer = self._trainer
+        if self._val_clips is None and trainer is not None and trainer.state.fn == "fit":
+            records = getattr(trainer.datamodule, "records", {}).get("val")
+            if records:
+                mine = clip_fingerprints(records)
+                earlier = self._selected_on  # a resumed fit: its first part chose on these
+                self._val_clips = mine if earlier is None else torch.unique(torch.cat([earlier, mine]))
+        return self._val_clips
+
+    def on_test_start(self) -> None:
+        datamodule = self.trainer.datamodule
+        records = getattr(datamodule, "records", {}).get("test")
+        manifest = getattr(datamodule, "manifests", {}).get("test")
+        warning = selection_warning(records or [], self._selected_on, manifest)
+        if warning:
+            rank_zero_warn(warning)
+
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._selected_on = checkpoint.get("vidrec_val_clips")
         trainer = self._trainer  # None under load_from_checkpoint
         self._resumed_rng = _rank_rng_state(checkpoint, warn=trainer is not None and trainer.state.fn == "fit")
         if self._resumed_rng is not None:
