@@ -88,14 +88,23 @@ def run_fold(
     tests: Sequence[tuple[int, int]] = ((1, 1),), reuse: bool = False,
 ) -> dict:
     root = out / f"fold{fold}_seed{seed}"
-    trained = sorted(root.rglob("best-*.ckpt"))
-    if not (reuse and trained):
+    # The same --out serves several runs (the README's lstm run, then --model.temporal mean):
+    # their checkpoints share root/checkpoints, and Lightning never overwrites one (a second
+    # best-epoch=07.ckpt is written as best-epoch=07-v1.ckpt). So score the one this run wrote,
+    # not the last name in sorted order, which was often an earlier run's model.
+    before = set(root.rglob("best-*.ckpt"))
+    if not (reuse and before):
         cmd = [sys.executable, str(REPO / "train.py"), "fit", "--config", config,
                "--data.train_manifest", str(data / f"fold{fold}_train.jsonl"), "--data.val_manifest", str(data / f"fold{fold}_val.jsonl"),
                "--trainer.logger", "false", "--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(root),
                "--seed_everything", str(seed), "--data.cache_dir", str(out / "cache"), *extra]
         subprocess.run(cmd, check=True, capture_output=True, text=True)
-    ckpt = sorted(root.rglob("best-*.ckpt"))[-1]
+        written = set(root.rglob("best-*.ckpt")) - before
+        if not written:
+            raise RuntimeError(f"train.py fit wrote no best-*.ckpt under {root}")
+    else:
+        written = before
+    ckpt = max(written, key=lambda p: p.stat().st_mtime_ns)  # --reuse: the most recently trained
     scores = {}
     for views, crops in tests:  # the same trained model under each test protocol
         predictor = Predictor.from_checkpoint(ckpt, device="cpu", views=views, crops=crops)

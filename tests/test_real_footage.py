@@ -85,3 +85,31 @@ def test_arrow_of_time_statistics_flip_sign_when_the_clip_is_reversed():
     sides = np.linspace(150, 70, 16)  # the crop shrinks: a zoom in
     zoom = np.stack([cv2.resize(texture[80 - int(s) // 2 : 80 + int(s) // 2, 200 - int(s) // 2 : 200 + int(s) // 2], (96, 96)) for s in sides])
     assert statistics(zoom)["expansion (mean divergence)"] > 0 > statistics(zoom[::-1].copy())["expansion (mean divergence)"]
+
+
+@pytest.mark.slow
+def test_eval_scores_the_checkpoint_its_own_run_trained(tmp_path, monkeypatch):
+    """Two runs on one --out (the README's lstm run, then ``--model.temporal mean``): the second
+    must score its own model. Lightning keeps the first run's best-*.ckpt beside the second's
+    (a name taken gets -v1), and picking the last in sorted order scored the LSTM twice."""
+    import torch
+
+    from benchmarks.real_footage_eval import REPO, run_fold
+
+    data = tmp_path / "pkg"
+    data.mkdir()
+    write_video(data / "a.avi", _frames(seed=1), fps=10, fourcc="MJPG")
+    write_video(data / "b.avi", _frames(seed=2), fps=10, fourcc="MJPG")
+    monkeypatch.setattr(rf, "OPENCV_DATA", data)
+    sources = (rf.Source("a", "a.avi", "opencv-doc", "a texture"), rf.Source("b", "b.avi", "opencv-doc", "stripes"))
+    rf.build(tmp_path / "rf", per_pair=(1, 1, 1), num_frames=8, size=32, sources=sources, folds=(("a",), ("b",)))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    config, out = str(REPO / "configs" / "debug.yaml"), tmp_path / "runs"
+    run_fold(tmp_path / "rf", config, 0, 0, out, ["--trainer.max_epochs", "2"])
+    second = run_fold(tmp_path / "rf", config, 0, 0, out, ["--trainer.max_epochs", "1", "--model.temporal", "mean"])
+    assert len(list(out.rglob("best-*.ckpt"))) == 2  # both runs' checkpoints are there
+    ckpt = torch.load(second["checkpoint"], map_location="cpu", weights_only=False)
+    assert ckpt["hyper_parameters"]["temporal"] == "mean"
+    # --reuse scores the most recently trained one
+    reused = run_fold(tmp_path / "rf", config, 0, 0, out, [], reuse=True)
+    assert reused["checkpoint"] == second["checkpoint"]
