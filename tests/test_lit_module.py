@@ -447,3 +447,33 @@ def test_top5_is_not_merged_into_top1_when_the_first_batch_is_all_right(vocab):
         assert top5 > top1
         assert got["top1"] == pytest.approx(top1)
         assert got["top5"] == pytest.approx(top5)
+
+
+def test_epoch_loss_terms_are_means_over_the_clips_each_was_computed_on(vocab):
+    """A mixed manifest (clips with only a label, only captions): each batch's action loss is a
+    mean over its labelled clips, its caption loss over its caption tokens. Weighted by the whole
+    batch, a batch with one labelled clip of four counted that clip four times in val/action_loss."""
+    import pytorch_lightning as pl
+
+    module = _module(vocab)
+    rows = [(0, None), (None, "a man runs"), (None, "someone jumps"), (None, "a man walks"),  # 1 labelled of 4
+            (1, "a woman walks to the left"), (2, None), (0, None), (1, None)]  # 4 labelled, 1 captioned
+    items = [_item(i, vocab, label, cap) for i, (label, cap) in enumerate(rows)]
+    batches = torch.utils.data.DataLoader(items, batch_size=4, collate_fn=collate_clips)
+    trainer = pl.Trainer(logger=False, accelerator="cpu", devices=1, enable_progress_bar=False, enable_model_summary=False)
+    logged = trainer.validate(module, dataloaders=batches, verbose=False)[0]
+    with torch.no_grad():  # per clip, by hand
+        _, enc = module.net.encode(features=torch.stack([it["features"] for it in items]))
+        labels = torch.tensor([-1 if label is None else label for label, _ in rows])
+        ce = F.cross_entropy(module.net.action_head(enc[labels >= 0]), labels[labels >= 0], reduction="none")
+    assert logged["val/action_loss"] == pytest.approx(float(ce.mean()), rel=1e-5)
+    # the caption term: a mean over caption tokens, so the batches' means weighted by their tokens
+    caption, tokens = [], []
+    for k in (0, 4):
+        batch = collate_clips(items[k : k + 4])
+        caption.append(float(_manual_terms(module, batch)["caption_loss"]))
+        tokens.append(int((batch["caption_ids"][:, 1:] != Vocab.pad_id).sum()))
+    assert logged["val/caption_loss"] == pytest.approx(sum(c * n for c, n in zip(caption, tokens)) / sum(tokens), rel=1e-5)
+    assert logged["val/loss"] == pytest.approx(
+        logged["val/action_loss"] + module.hparams.caption_weight * logged["val/caption_loss"], rel=1e-6
+    )

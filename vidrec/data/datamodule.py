@@ -241,6 +241,17 @@ class VideoDataModule(pl.LightningDataModule):
             counts = Counter(labels)
             weights = torch.tensor([1.0 / counts[label] for label in labels], dtype=torch.double)
             sampler, shuffle = WeightedRandomSampler(weights, num_samples=len(labels), replacement=True), False
+        elif name != "train" and self._evaluation_sampler_needed(len(dataset)):
+            # Under DDP Lightning would give val/test a DistributedSampler, which pads the last
+            # rank with repeats of the first clips: they were scored twice (test/top1, mean class
+            # accuracy, the losses, BLEU/CIDEr of the gathered captions, the val metric that picks
+            # the best checkpoint). Each clip once instead; ranks may then take unequal numbers of
+            # batches, which evaluation allows (its metrics and logs sync once, at the epoch's end).
+            from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
+
+            sampler = UnrepeatedDistributedSampler(
+                dataset, num_replicas=self.trainer.world_size, rank=self.trainer.global_rank, shuffle=False
+            )
         cached = isinstance(dataset, FeatureDataset)
         workers = 0 if cached else self.num_workers  # features are in memory: workers only add start-up cost
         return DataLoader(
@@ -254,6 +265,12 @@ class VideoDataModule(pl.LightningDataModule):
             collate_fn=collate_clips,
             drop_last=False,
         )
+
+    def _evaluation_sampler_needed(self, clips: int) -> bool:
+        """An evaluation loader under DDP with at least one clip per rank (a rank without any
+        would miss the epoch-end syncs the others wait in: then Lightning's padding stays)."""
+        trainer = self.trainer
+        return trainer is not None and trainer.world_size > 1 and clips >= trainer.world_size
 
     def _stream_loader(self, dataset: FeatureStream) -> DataLoader:
         # No shuffle or sampler: the store shuffles and splits itself across ranks and workers

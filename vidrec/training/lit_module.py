@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
-from torchmetrics import MetricCollection
+from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
 from vidrec.data.clips import SkippedClip
@@ -161,6 +161,14 @@ class VidRecModule(pl.LightningModule):
             compute_groups=False,
         )  # mean_class_acc comes from the confusion matrix (training/class_accuracy.py)
         self.val_metrics, self.test_metrics = accuracy.clone(), accuracy.clone()
+        # Epoch means of the loss terms on val/test: each term weighted by what it is a mean over
+        # (action: labelled clips; caption: caption tokens), as float sums that torchmetrics
+        # adds up across ranks. Lightning's own weighted mean of a synced self.log divides by the
+        # ranks' mean batch size as an integer, which is wrong when ranks hold unequal numbers of clips.
+        terms = ["action_loss"] * (self.net.action_head is not None) + ["caption_loss"] * (self.net.caption_decoder is not None)
+        self.eval_losses = torch.nn.ModuleDict(
+            {stage: torch.nn.ModuleDict({term: MeanMetric() for term in terms}) for stage in ("val", "test")}
+        )
         self.val_confusion, self.test_confusion = MulticlassConfusionMatrix(n), MulticlassConfusionMatrix(n)
         # The test confusion matrix also gives the per-class accuracy, logged as test/class_top1/<class>
         # (groups of classes are scored from it): see _eval_epoch_end.
@@ -264,14 +272,18 @@ class VidRecModule(pl.LightningModule):
     def _eval_step(self, batch: dict, stage: Literal["val", "test"]) -> None:
         self._skipped[stage] += batch["skipped"]
         if not batch["size"]:
-            self._log_losses(stage, None, {}, 0)
             return
         sequence, encoding = self._encode(batch)
-        loss, terms, logits = self.model_step(batch, encoding, sequence)
+        _, terms, logits = self.model_step(batch, encoding, sequence)
         b = batch["size"]
-        self._log_losses(stage, loss, terms, b)
         labels = batch["label"]
         has_label = labels >= 0
+        # Each term is a mean over its own items in this batch: the action loss over labelled
+        # clips, the caption loss over caption tokens. Weighted by those counts, the epoch's
+        # values are the same whatever the batch size or number of ranks.
+        counts = {"action_loss": int(has_label.sum()), "caption_loss": int((batch["caption_ids"][:, 1:] != Vocab.pad_id).sum())}
+        for term, value in terms.items():
+            self.eval_losses[stage][term].update(value.detach(), counts[term])
         preds = None
         if logits is not None and has_label.any():
             metrics = self.val_metrics if stage == "val" else self.test_metrics
@@ -293,25 +305,6 @@ class VidRecModule(pl.LightningModule):
                     "caption": captions[j] if captions is not None else None,
                 }
             )
-
-    def _log_losses(self, stage: str, loss: torch.Tensor | None, terms: dict, b: int) -> None:
-        """``{stage}/loss`` and its terms, averaged over clips and (``sync_dist``) ranks.
-
-        Under DDP each logged name is reduced across ranks at the epoch's end, so every rank
-        must log the same names: a rank whose batch lacks a term (no captions, or every clip
-        failed to decode) logs it as 0 with weight 0, which leaves the weighted mean unchanged.
-        """
-        values = {"loss": loss, **terms}
-        if self._world_size() > 1:
-            expected = ["loss"] + ["action_loss"] * (self.net.action_head is not None)
-            expected += ["caption_loss"] * (self.net.caption_decoder is not None)
-            values = {k: values.get(k) for k in expected}
-        else:  # alone: log what there is (a batch without a loss logs nothing)
-            values = {k: v for k, v in values.items() if v is not None}
-        for k, v in values.items():
-            weight = b if v is not None else 0
-            v = v if v is not None else torch.zeros((), device=self.device)
-            self.log(f"{stage}/{k}", v, prog_bar=k == "loss" and stage == "val", batch_size=weight, sync_dist=True)
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._eval_step(batch, "val")
@@ -440,6 +433,7 @@ class VidRecModule(pl.LightningModule):
                 meteor=stage == "test",
             )
             self.log_dict({f"{stage}/{k}": v for k, v in scores.items()})  # already over every rank's captions
+        self._log_eval_losses(stage)
         confusion = self.val_confusion if stage == "val" else self.test_confusion
         matrix = None
         if self.classes and confusion.update_count:
@@ -458,6 +452,25 @@ class VidRecModule(pl.LightningModule):
             self.log_dict({class_top1_key(c): per_class[i] for i, c in enumerate(self.classes) if clips[i] > 0})
         if samples:
             self._log_samples(stage, samples[: self.hparams.val_samples])
+
+    def _log_eval_losses(self, stage: str) -> None:
+        """``{stage}/action_loss`` (mean over labelled clips), ``{stage}/caption_loss`` (mean over
+        caption tokens), both over every rank's, and ``{stage}/loss`` = action + ``caption_weight``
+        x caption, as training's."""
+        means = {}
+        for term, metric in self.eval_losses[stage].items():
+            if self._world_size() <= 1 and not metric.update_called:
+                continue  # no clip had this term (compute would warn and give nan)
+            value = metric.compute()  # under DDP a collective: every rank gets here, updated or not
+            metric.reset()
+            if not torch.isnan(value):  # nan: no clip on any rank had this term
+                means[term] = value
+        if not means:
+            return
+        self.log_dict({f"{stage}/{k}": v for k, v in means.items()})
+        zero = torch.zeros((), device=self.device)
+        loss = means.get("action_loss", zero) + self.hparams.caption_weight * means.get("caption_loss", zero)
+        self.log(f"{stage}/loss", loss, prog_bar=stage == "val")
 
     def on_validation_epoch_end(self) -> None:
         self._eval_epoch_end("val")
