@@ -153,7 +153,7 @@ def test_ddp_resume_at_an_epoch_end_equals_the_uninterrupted_run(tmp_path, tiny_
     assert "holds the random state of 1 process(es), this run has 2" in proc.stderr + proc.stdout
 
 
-def _test_run(root: Path, ckpt: Path, data: Path, test: Path, devices: int) -> dict[str, float]:
+def _test_run(root: Path, ckpt: Path, data: Path, test: Path, devices: int, *extra: str) -> dict[str, float]:
     """``train.py test`` of ``ckpt`` on ``test`` with ``devices`` CPU processes: the logged test metrics."""
     import csv
 
@@ -166,7 +166,7 @@ def _test_run(root: Path, ckpt: Path, data: Path, test: Path, devices: int) -> d
         "--data.test_manifest", str(test), "--ckpt_path", str(ckpt),
         "--trainer.default_root_dir", str(root), "--trainer.logger.save_dir", str(root),
         "--trainer.enable_progress_bar", "false", "--trainer.accelerator", "cpu", "--trainer.devices", str(devices),
-        *(["--trainer.strategy", "ddp"] if devices > 1 else []),
+        *(["--trainer.strategy", "ddp"] if devices > 1 else []), *extra,
     ]
     proc = subprocess.run(args, cwd=root.parent, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -176,16 +176,19 @@ def _test_run(root: Path, ckpt: Path, data: Path, test: Path, devices: int) -> d
 
 @pytest.mark.slow
 def test_ddp_test_scores_each_clip_once(tmp_path, tiny_dataset, tiny_checkpoint):
-    """3 test clips on 2 ranks: Lightning's DistributedSampler padded rank 1 with clip 0 again,
-    so every test number (top-1/top-5, the losses, the caption scores) counted it twice."""
+    """5 test clips on 2 ranks in batches of 2: Lightning's DistributedSampler padded rank 1 with
+    clip 0 again, so every test number (top-1/top-5, the losses, the caption scores) counted it
+    twice. Now rank 0 scores 3 clips in 2 batches and rank 1 scores 2 in 1 (uneven, no hang),
+    and every number equals the 1-process run's."""
     import json
 
-    rows = [json.loads(line) for line in (tiny_dataset / "test.jsonl").read_text().splitlines()[:3]]
-    test = tmp_path / "test3.jsonl"
+    rows = [json.loads(line) for line in (tiny_dataset / "test.jsonl").read_text().splitlines()[:5]]
+    assert len(rows) == 5
+    test = tmp_path / "test5.jsonl"
     test.write_text("".join(json.dumps({**r, "video": str(tiny_dataset / r["video"])}) + "\n" for r in rows))
     (tmp_path / "one").mkdir()
     (tmp_path / "two").mkdir()
-    one = _test_run(tmp_path / "one", tiny_checkpoint, tiny_dataset, test, devices=1)
-    two = _test_run(tmp_path / "two", tiny_checkpoint, tiny_dataset, test, devices=2)
+    one = _test_run(tmp_path / "one", tiny_checkpoint, tiny_dataset, test, 1, "--data.batch_size", "2")
+    two = _test_run(tmp_path / "two", tiny_checkpoint, tiny_dataset, test, 2, "--data.batch_size", "2")
     for key in ("test/loss", "test/action_loss", "test/caption_loss", "test/top1", "test/top5", "test/bleu1", "test/cider"):
         assert two[key] == pytest.approx(one[key], rel=1e-4, abs=1e-6), key
