@@ -357,3 +357,35 @@ def test_wandb_save_dir_defaults_to_the_default_root_dir(tmp_path, tiny_dataset,
     assert type(logger).__name__ == "WandbAutoLogger"
     assert Path(logger.save_dir) == root and root.is_dir()
     assert not (tmp_path / "wandb").exists()
+
+
+@pytest.mark.parametrize("logger", ["TensorBoardLogger", "CSVLogger"])
+def test_logger_by_name_alone_logs_under_default_root_dir(tmp_path, tiny_dataset, logger):
+    """README: `--trainer.logger CSVLogger` / `TensorBoardLogger` work as they are, their logs going
+    where the checkpoints go. Both loggers require save_dir, and jsonargparse refused the
+    command before train.py could fill it in from default_root_dir (found by a user run)."""
+    import yaml
+
+    from vidrec.training.cli import cli_main
+
+    # configs/debug.yaml without its logger: base.yaml's W&B logger stays, as under configs/custom.yaml
+    config = yaml.safe_load(DEBUG.read_text())
+    del config["trainer"]["logger"]
+    (tmp_path / "nolog.yaml").write_text(yaml.safe_dump(config))
+    root = tmp_path / "run"
+    cli = cli_main([
+        "fit",
+        "--config", str(tmp_path / "nolog.yaml"),
+        "--data.train_manifest", str(tiny_dataset / "train.jsonl"),
+        "--data.val_manifest", str(tiny_dataset / "val.jsonl"),
+        "--trainer.default_root_dir", str(root),
+        "--trainer.enable_progress_bar", "false",
+        "--trainer.max_epochs", "1",
+        "--trainer.limit_train_batches", "1",
+        "--trainer.limit_val_batches", "1",
+        "--trainer.logger", logger,
+    ])
+    assert type(cli.trainer.logger).__name__ == logger
+    assert Path(cli.trainer.logger.save_dir).resolve() == root.resolve()
+    pattern = "metrics.csv" if logger == "CSVLogger" else "events.out.tfevents.*"
+    assert sorted(root.rglob(pattern))

@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from jsonargparse import Namespace
 from pytorch_lightning import Callback, Trainer
 from pytorch_lightning.callbacks import LearningRateMonitor, RichProgressBar
 from pytorch_lightning.callbacks.progress import ProgressBar
@@ -39,6 +40,14 @@ def _normalization(backbone: str, weights: str) -> Normalization:
     return pretrained_normalization(backbone, weights)
 
 
+def _logs_where_checkpoints_go(config) -> None:
+    """One output folder per run, named once: a logger given no save_dir writes under default_root_dir."""
+    logger = config.trainer.get("logger")
+    init_args = getattr(logger, "init_args", None)
+    if init_args is not None and "save_dir" in init_args and init_args.save_dir is None:
+        init_args.save_dir = config.trainer.default_root_dir
+
+
 class VidRecCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.link_arguments(("model.backbone", "model.weights"), "data.normalization", compute_fn=_normalization)
@@ -48,6 +57,20 @@ class VidRecCLI(LightningCLI):
         parser.link_arguments("data.vocab_tokens", "model.vocab", apply_on="instantiate")
         parser.link_arguments("data.max_caption_len", "model.max_caption_len", apply_on="instantiate")
 
+    def parse_arguments(self, parser, args) -> None:
+        if isinstance(args, (dict, Namespace)):
+            return super().parse_arguments(parser, args)
+        # CSVLogger and TensorBoardLogger require save_dir, so `--trainer.logger CSVLogger` alone
+        # would fail validation before it could be filled in: parse, fill it, then validate.
+        config = parser.parse_args(args, _skip_validation=True)
+        sub = config.get("subcommand")
+        _logs_where_checkpoints_go(config[sub] if sub else config)
+        try:
+            parser.validate(config)
+        except (TypeError, KeyError, ValueError) as err:
+            parser.error(str(err))
+        self.config = config
+
     def before_instantiate_classes(self) -> None:
         sub = self.config.get("subcommand")
         config = self.config[sub] if sub else self.config
@@ -56,11 +79,7 @@ class VidRecCLI(LightningCLI):
             # config (weights_only); hand its class list and vocabulary to the datamodule.
             config.data.classes = list(config.model.classes or [])
             config.data.vocab = list(config.model.vocab or [])
-        logger = config.trainer.get("logger")
-        init_args = getattr(logger, "init_args", None)
-        if init_args is not None and "save_dir" in init_args and init_args.save_dir is None:
-            # One output folder per run, named once: logs go where the checkpoints go.
-            init_args.save_dir = config.trainer.default_root_dir
+        _logs_where_checkpoints_go(config)  # also for a config given as a dict or Namespace
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
         # Callbacks that only make sense with a logger / a progress bar are added here, not in
