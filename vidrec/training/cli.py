@@ -62,7 +62,12 @@ class VidRecCLI(LightningCLI):
             return super().parse_arguments(parser, args)
         # CSVLogger and TensorBoardLogger require save_dir, so `--trainer.logger CSVLogger` alone
         # would fail validation before it could be filled in: parse, fill it, then validate.
-        config = parser.parse_args(args, _skip_validation=True)
+        # ``_skip_validation`` is jsonargparse's own (private) switch: where a release drops it,
+        # parsing goes the plain way and only that short form needs its save_dir again.
+        try:
+            config = parser.parse_args(args, _skip_validation=True)
+        except TypeError:  # no such keyword in this jsonargparse
+            return super().parse_arguments(parser, args)
         sub = config.get("subcommand")
         _logs_where_checkpoints_go(config[sub] if sub else config)
         try:
