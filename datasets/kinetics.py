@@ -136,7 +136,9 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out
     write_splits(out, records, missing, order=("train", "val", "test"))
     # Labels of missing clips count too: the class list must not depend on download luck.
-    write_classes(out / "classes.txt", sorted({row.label for row in rows if row.label is not None}))
+    labels = sorted({row.label for row in rows if row.label is not None})
+    if labels:  # the unlabelled test.csv alone has none, and an empty list reads as a zero-class model
+        write_classes(out / "classes.txt", labels)
     write_missing(out, missing)
 
 

@@ -304,6 +304,13 @@ def test_kinetics_only_the_splits_given(tmp_path):
     assert [r.label for r in read_manifest(out / "val.jsonl")] == ["abseiling", "air drumming"]
 
 
+def test_kinetics_unlabelled_test_csv_alone_writes_no_class_list(tmp_path):
+    videos, csvs = make_kinetics(tmp_path)
+    out = tmp_path / "test_only"
+    run("kinetics", videos=videos, csv=csvs[2], out=out)
+    assert sorted(p.name for p in out.iterdir()) == ["test.jsonl"]
+
+
 def test_kinetics_malformed_line_names_file_and_line(tmp_path):
     videos, _ = make_kinetics(tmp_path)
     bad = tmp_path / "bad.csv"

@@ -272,10 +272,12 @@ def test_confusion_matrix_counts_each_val_clip_once(tmp_path, tiny_dataset, debu
 
         def __init__(self):
             self.matrices: list[torch.Tensor] = []
+            self.loss_clips: list[float] = []  # clips in the val/action_loss mean
 
         def on_validation_epoch_end(self, trainer, pl_module):
             if not trainer.sanity_checking:
                 self.matrices.append(pl_module.val_confusion.compute().cpu().clone())
+                self.loss_clips.append(float(pl_module.eval_losses["val"]["action_loss"].weight))
 
     cli = cli_main(
         [
@@ -296,6 +298,7 @@ def test_confusion_matrix_counts_each_val_clip_once(tmp_path, tiny_dataset, debu
     matrix = spy.matrices[0]
     assert matrix.shape == (len(cli.model.classes),) * 2
     assert int(matrix.sum()) == n_val
+    assert spy.loss_clips == [n_val]  # the loss means too: the sanity batches are not in them
     # rows are true classes: one val clip per class in the tiny dataset
     labels = [cli.datamodule.class_to_idx[r.label] for r in cli.datamodule.records["val"]]
     assert matrix.sum(1).tolist() == [labels.count(k) for k in range(len(cli.model.classes))]
@@ -477,3 +480,21 @@ def test_epoch_loss_terms_are_means_over_the_clips_each_was_computed_on(vocab):
     assert logged["val/loss"] == pytest.approx(
         logged["val/action_loss"] + module.hparams.caption_weight * logged["val/caption_loss"], rel=1e-6
     )
+
+
+def test_testing_clips_without_labels_or_captions_says_there_is_nothing_to_score(vocab):
+    """An unlabelled test list (Kinetics' official test.csv) used to end with no numbers and no word."""
+    import warnings
+
+    import pytorch_lightning as pl
+
+    module = _module(vocab)
+    unlabelled = torch.utils.data.DataLoader([_item(i, vocab, None, None) for i in range(4)], batch_size=2, collate_fn=collate_clips)
+    labelled = torch.utils.data.DataLoader([_item(i, vocab, i % 3, None) for i in range(4)], batch_size=2, collate_fn=collate_clips)
+    trainer = pl.Trainer(logger=False, accelerator="cpu", devices=1, enable_progress_bar=False, enable_model_summary=False)
+    with pytest.warns(UserWarning, match="nothing to score"):
+        assert trainer.test(module, dataloaders=unlabelled, verbose=False) == [{}]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scores = trainer.test(module, dataloaders=labelled, verbose=False)[0]
+    assert "test/top1" in scores and not [w for w in caught if "nothing to score" in str(w.message)]

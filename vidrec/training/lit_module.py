@@ -414,6 +414,8 @@ class VidRecModule(pl.LightningModule):
             # Lightning resets logged metrics after the sanity check, but not this one: without
             # the reset its batches would be counted again in epoch 0's confusion matrix.
             (self.val_confusion if stage == "val" else self.test_confusion).reset()
+            for metric in self.eval_losses[stage].values():  # the same for the loss means
+                metric.reset()
             return
         scored = [s for s in samples if s["caption"] is not None and s["references"]]
         if self._world_size() > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -436,14 +438,24 @@ class VidRecModule(pl.LightningModule):
         self._log_eval_losses(stage)
         confusion = self.val_confusion if stage == "val" else self.test_confusion
         matrix = None
-        if self.classes and confusion.update_count:
+        # Under DDP compute() is a collective: every rank joins, even one whose clips had no labels.
+        if self.classes and (confusion.update_count or self._world_size() > 1):
             matrix = confusion.compute().cpu()
             confusion.reset()
+            if not matrix.sum():
+                matrix = None  # no labelled clip on any rank
+        if matrix is not None:
             self._log_confusion(stage, matrix)
             # The matrix holds every rank's clips (it is synced), so every rank logs the same value.
             mean_class = mean_class_accuracy(matrix)
             if mean_class is not None:
                 self.log(f"{stage}/mean_class_acc", mean_class)
+        if stage == "test" and matrix is None and not scored:
+            rank_zero_warn(
+                "test: no test clip has a label or reference captions, so there is nothing to score "
+                "(an unlabelled list such as Kinetics' official test.csv); infer.py or train.py predict "
+                "gives each clip's prediction"
+            )
         if stage == "test" and matrix is not None:
             # Per-class top-1 = right / clips of the class, from the matrix. Only classes with test
             # clips: one without has no accuracy, and a 0.0 would read as "all wrong". "/" in a
