@@ -212,3 +212,18 @@ def test_train_py_test_with_views_on_a_motion_model(motion_checkpoint, tiny_data
         assert "test/top1" in proc.stdout
     cached = [torch.load(p, weights_only=True) for p in (tmp_path / "cache").rglob("*.pt")]
     assert cached and all(c["features"].shape == (6, 4, 512 + FLOW_STATS_DIM) for c in cached if "features" in c)
+
+
+@pytest.mark.parametrize(("views", "crops", "row"), [(1, 1, 0), (3, 1, 1), (2, 1, 1), (1, 3, 1), (3, 3, 4), (2, 3, 4), (4, 3, 7)])
+def test_captions_come_from_the_central_clips_centre_crop(views, crops, row):
+    # Rows are view-major (v * C + c). N // 2 was the centre crop only for odd view counts:
+    # 2 views x 3 crops gave row 3, view 1's first crop (a side of the frame).
+    from vidrec.data.clips import central_row
+    from vidrec.training.lit_module import central_view
+
+    assert central_row(views, crops) == row and row % crops == crops // 2
+    n = views * crops
+    encoding = torch.arange(n, dtype=torch.float32).repeat(2, 1)[..., None]  # (B=2, N, 1): each row holds its index
+    sequence = encoding[:, :, None].expand(2, n, 4, 1)  # (B, N, T, 1)
+    enc, seq = central_view(encoding, sequence, crops)
+    assert enc.flatten().tolist() == [row, row] and seq[:, :, 0].flatten().tolist() == [row] * 8

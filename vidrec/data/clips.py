@@ -24,7 +24,10 @@ from vidrec.data.motion_tensors import as_motion_tensor
 from vidrec.data.sampling import Strategy, sample_indices, view_indices
 from vidrec.data.transforms import Normalization, eval_transform, to_video_tensor
 
-__all__ = ["ClipSpec", "Clip", "SkippedClip", "frame_range", "clip_indices", "read_clip", "load_clip", "read_views", "load_views"]
+__all__ = [
+    "ClipSpec", "Clip", "SkippedClip", "frame_range", "clip_indices", "read_clip", "load_clip", "read_views", "load_views",
+    "central_row",
+]
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,16 @@ def _model_ready(frames: np.ndarray, spec: ClipSpec, transform: Callable) -> Cli
 def load_clip(video, spec: ClipSpec, transform: Callable, **kw) -> torch.Tensor:
     """``read_clip(...).frames``: float (T, 3, S, S), for callers that need no motion input."""
     return read_clip(video, spec, transform, **kw).frames
+
+
+def central_row(views: int, crops: int = 1) -> int:
+    """Row of the central clip's centre crop among ``read_views``' view-major rows (row v * C + c).
+
+    With an odd number of views it is the evaluation clip, cropped as evaluation crops it; with
+    an even number, the later of the two middle views. (N // 2 is that row only for odd views:
+    with 2 views x 3 crops it was view 1's first crop, a side of the frame.)
+    """
+    return (views // 2) * crops + crops // 2
 
 
 def read_views(

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from vidrec.checkpoint import CaptionSettings, load_checkpoint
-from vidrec.data.clips import ClipSpec, load_clip, load_views, read_clip, read_views
+from vidrec.data.clips import ClipSpec, central_row, load_clip, load_views, read_clip, read_views
 from vidrec.data.decode import VideoDecodeError, open_video
 from vidrec.data.motion import reads_frames
 from vidrec.data.transforms import Normalization, three_crop_transform
@@ -153,7 +153,7 @@ class Predictor:
     @torch.inference_mode()
     def _heads(self, features: torch.Tensor, views: int = 1) -> tuple[torch.Tensor | None, list[str | None]]:
         """(B*N, T, D), N views per clip -> class probabilities (B, C) on CPU (or None), averaged
-        over the views, and B captions (or Nones), written from each clip's central view (``views // 2``)
+        over the views, and B captions (or Nones), written from each clip's central view (``central_row``)
         and, with ``caption_from_action``, the averaged probabilities (as evaluation in training does)."""
         sequence, encoding = self.net.encode(features=features)  # (B*N, T, H'), (B*N, H')
         probs = logits = None
@@ -162,7 +162,9 @@ class Predictor:
             probs = logits.softmax(-1).unflatten(0, (-1, views)).mean(1)  # (B, C)
             if views > 1:  # what the caption is conditioned on: the log of the average, like VidRecModule.model_step's
                 logits = probs.clamp_min(1e-12).log()
-        encoding, sequence = encoding[views // 2 :: views], sequence[views // 2 :: views]  # the central view of each clip
+        crops = self.crops if views % self.crops == 0 else 1
+        row = central_row(views // crops, crops)  # the central clip's centre crop
+        encoding, sequence = encoding[row::views], sequence[row::views]  # (B, H'), (B, T, H')
         captions: list[str | None] = [None] * encoding.shape[0]
         if self.net.caption_decoder is not None and self.vocab is not None:
             c = self.caption

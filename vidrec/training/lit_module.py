@@ -16,7 +16,7 @@ from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
-from vidrec.data.clips import SkippedClip
+from vidrec.data.clips import SkippedClip, central_row
 from vidrec.data.vocab import Vocab
 from vidrec.models.backbone import EFFICIENTNET_LITE0
 from vidrec.models.net import build_recognizer
@@ -27,11 +27,15 @@ from vidrec.training.selection_clips import clip_fingerprints, selection_warning
 __all__ = ["VidRecModule", "rng_state", "set_rng_state"]
 
 
-def central_view(encoding: torch.Tensor, sequence: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The central test view of each clip (view N // 2: with an odd number of clips and crops,
-    the middle clip's centre crop, the evaluation clip): (B, N, H') -> (B, H'), (B, N, T, H') -> (B, T, H')."""
+def central_view(
+    encoding: torch.Tensor, sequence: torch.Tensor | None, crops: int = 1
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The central test view of each clip, N = views x ``crops`` view-major rows (``central_row``:
+    the middle clip's centre crop): (B, N, H') -> (B, H'), (B, N, T, H') -> (B, T, H')."""
     if encoding.ndim == 3:
-        c = encoding.shape[1] // 2
+        n = encoding.shape[1]
+        crops = crops if n % crops == 0 else 1
+        c = central_row(n // crops, crops)
         return encoding[:, c], sequence[:, c] if sequence is not None else None
     return encoding, sequence
 
@@ -179,6 +183,7 @@ class VidRecModule(pl.LightningModule):
         # fit's, saved into every checkpoint; a loaded checkpoint's, checked against the test set.
         self._val_clips: torch.Tensor | None = None
         self._selected_on: torch.Tensor | None = None
+        self._test_crops = 1  # crops per test view (the datamodule's test_crops), for central_view
 
     # -- shared step ---------------------------------------------------------------------
     def model_step(
@@ -195,7 +200,7 @@ class VidRecModule(pl.LightningModule):
         terms: dict[str, torch.Tensor] = {}
         logits = None
         views = encoding if encoding.ndim == 3 else None
-        encoding, sequence = central_view(encoding, sequence)  # (B, H'), (B, T, H')
+        encoding, sequence = central_view(encoding, sequence, self._test_crops)  # (B, H'), (B, T, H')
         if self.net.action_head is not None:
             if views is not None:
                 logits = self.net.action_head(views).softmax(-1).mean(1).clamp_min(1e-12).log()  # (B, C)
@@ -237,7 +242,7 @@ class VidRecModule(pl.LightningModule):
     def _caption(self, encoding: torch.Tensor, sequence: torch.Tensor, logits: torch.Tensor | None) -> list[str]:
         """Captions of the central view of each clip, decoded as the hyperparameters say;
         ``logits`` (B, C) are ``model_step``'s (over all views), for ``caption_from_action``."""
-        encoding, sequence = central_view(encoding, sequence)
+        encoding, sequence = central_view(encoding, sequence, self._test_crops)
         hp = self.hparams
         ids = self.net.caption(encoding, hp.beam_size, hp.max_caption_len, hp.length_penalty, sequence=sequence, logits=logits)
         return [self.vocab.decode(row) for row in ids.tolist()]
@@ -368,11 +373,15 @@ class VidRecModule(pl.LightningModule):
 
     def on_test_start(self) -> None:
         datamodule = self.trainer.datamodule
+        self._test_crops = int(getattr(datamodule, "test_crops", 1) or 1)
         records = getattr(datamodule, "records", {}).get("test")
         manifest = getattr(datamodule, "manifests", {}).get("test")
         warning = selection_warning(records or [], self._selected_on, manifest)
         if warning:
             rank_zero_warn(warning)
+
+    def on_test_end(self) -> None:
+        self._test_crops = 1
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self._selected_on = checkpoint.get("vidrec_val_clips")
