@@ -392,3 +392,10 @@ def test_classes_ignore_blank_lines_and_reject_duplicates(tmp_path):
     path.write_text("a\nb\na\n")
     with pytest.raises(ManifestError, match="duplicate"):
         read_classes(path)
+
+
+def test_an_empty_classes_file_is_an_error_naming_it(tmp_path):
+    path = tmp_path / "classes.txt"
+    path.write_text("\n  \n")
+    with pytest.raises(ManifestError, match=r"classes.txt: no class names"):
+        read_classes(path)

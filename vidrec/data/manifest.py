@@ -285,6 +285,10 @@ def read_classes(path: str | Path) -> list[str]:
     path = Path(path)
     # utf-8-sig: a byte-order mark (Notepad, Excel) would otherwise become part of the first name
     names = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+    if not names:
+        # An empty list would give a model without classes (an unlabelled test list's converter
+        # run used to write one). Without the file, classes come from the training manifest.
+        raise ManifestError(f"{path}: no class names (delete it to take the classes from the training manifest)")
     if len(set(names)) != len(names):
         raise ManifestError(f"{path}: duplicate class names")
     return names
