@@ -12,7 +12,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 from vidrec.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
-from vidrec.inference.export import INPUT_NAME, OUTPUT_NAME, export_onnx, read_metadata  # noqa: E402
+from vidrec.inference.export import INPUT_NAME, MOTION_NAME, OUTPUT_NAME, export_onnx, read_metadata  # noqa: E402
 from vidrec.models.backbone import pretrained_normalization  # noqa: E402
 
 TOL = 1e-4
@@ -124,6 +124,34 @@ def test_bidirectional_two_layer_lstm_with_attention_and_overrides(tmp_path):
         assert not torch.allclose(logits, net(x.flip(1)), atol=1e-4)  # and on the frame order
     meta = read_metadata(path)
     assert meta["classes"] == ["a", "b", "c"] and meta["num_frames"] == 3 and meta["frame_size"] == [16, 16]
+
+
+@pytest.mark.parametrize("motion", ["flow_stats", "flow"])
+def test_a_model_with_a_motion_input_exports_with_it_as_a_second_input(tmp_path, make_video, moving_square, motion):
+    # configs/custom.yaml's models read flow statistics; DIS flow is not an ONNX operator, so
+    # the graph takes the motion input that read_clip computes, beside the frames.
+    from vidrec.data.clips import read_clip
+
+    ckpt = tmp_path / f"{motion}.ckpt"
+    net = _fake_checkpoint(ckpt, {"num_frames": 6, "frame_size": 32, "motion": motion}, classes=["a", "b", "c"], motion=motion)
+    path = export_onnx(ckpt, tmp_path / f"{motion}.onnx")
+    session = _session(path)
+    assert [i.name for i in session.get_inputs()] == [INPUT_NAME, MOTION_NAME]
+    assert all(isinstance(i.shape[0], str) and isinstance(i.shape[1], str) for i in session.get_inputs())
+    assert f"'{motion}'" in read_metadata(path)["motion"]
+
+    loaded = load_checkpoint(ckpt)
+    video = make_video(tmp_path / "square.avi", moving_square(seed=1, num_frames=12))
+    clip = read_clip(video, loaded.clip, loaded.clip.eval_transform(loaded.normalization))  # what evaluation feeds
+    frames, moving = clip.frames[None], clip.motion[None]  # (1, T, 3, S, S), (1, T, ...)
+    still = torch.zeros_like(moving) if motion == "flow_stats" else torch.full_like(moving, float(moving[0, 0].mean()))
+    for b, motion_input in ((1, moving), (2, torch.cat([moving, still]))):
+        x = frames.expand(b, *frames.shape[1:]).contiguous()
+        with torch.no_grad():
+            expected = net.action_head(net.encode(frames=x, motion=motion_input)[1]).numpy()
+        (got,) = session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy(), MOTION_NAME: motion_input.numpy()})
+        assert np.abs(got - expected).max() < TOL
+    assert not np.allclose(got[0], got[1], atol=1e-4)  # the motion input reaches the logits
 
 
 def test_caption_only_model_is_refused(tmp_path):

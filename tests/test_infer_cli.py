@@ -173,3 +173,10 @@ def test_unloadable_checkpoint_or_device_exits_2(tiny_checkpoint, tmp_path, caps
     if not torch.cuda.is_available():
         assert main([str(video), "--ckpt", str(tiny_checkpoint), "--device", "cuda"]) == 2
         assert "CUDA is not available" in capsys.readouterr().err
+
+
+def test_export_of_a_missing_checkpoint_is_one_error_line(tmp_path, capsys):
+    missing = tmp_path / "missing.ckpt"
+    assert main(["--export", "onnx", "--ckpt", str(missing), "--out", str(tmp_path / "m.onnx")]) == 2
+    assert capsys.readouterr().err == f"error: {missing}: checkpoint not found\n"
+    assert not (tmp_path / "m.onnx").exists()

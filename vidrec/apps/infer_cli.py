@@ -162,7 +162,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--export needs --out (the file to write)")
         from vidrec.inference.export import export_onnx
 
-        export_onnx(args.ckpt, args.out)
+        try:
+            export_onnx(args.ckpt, args.out)
+        except (CheckpointError, ValueError) as e:  # a bad file, or a model export does not cover: one line naming it
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(f"wrote {args.out}")
         return 0
     if args.demo:
         from vidrec.apps.web_demo import launch

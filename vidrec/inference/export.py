@@ -1,4 +1,11 @@
-"""ONNX export of the action classifier: ``frames (B, T, 3, H, W) -> logits (B, C)``.
+"""ONNX export of the action classifier: ``frames (B, T, 3, H, W) [, motion] -> logits (B, C)``.
+
+A model with a data-side motion input (``motion: flow_stats`` or ``flow``, e.g.
+``configs/custom.yaml``) gets a second input, ``motion``: ``(B, T, 63)`` flow statistics or
+``(B, T, 3, H, W)`` flow images. Optical flow (OpenCV's DIS) is not an ONNX operator, so it is
+computed outside the graph: ``vidrec.data.clips.read_clip(video, ckpt.clip, ckpt.clip.eval_transform(ckpt.normalization))``
+returns both inputs as the model saw them in evaluation (``vidrec.data.motion.motion_input``
+on the sampled frames); the ``motion`` metadata entry says the same.
 
 The exported graph is the whole ``VideoRecognizer.forward`` path — frozen backbone, temporal
 model (LSTM/GRU/mean) and action head — with a dynamic batch axis *and* a dynamic frame-count
@@ -33,21 +40,31 @@ from pathlib import Path
 import torch
 from torch import nn
 
-__all__ = ["export_onnx", "read_metadata", "INPUT_NAME", "OUTPUT_NAME"]
+__all__ = ["export_onnx", "read_metadata", "INPUT_NAME", "MOTION_NAME", "OUTPUT_NAME"]
 
-INPUT_NAME, OUTPUT_NAME = "frames", "logits"
+INPUT_NAME, MOTION_NAME, OUTPUT_NAME = "frames", "motion", "logits"
 BATCH_AXIS, FRAMES_AXIS = "batch", "frames"
 
 
 class _Logits(nn.Module):
-    """``frames -> logits`` only: ``VideoRecognizer.forward`` also takes ``features``."""
+    """``frames [, motion] -> logits`` only: ``VideoRecognizer.forward`` also takes ``features``."""
 
     def __init__(self, net: nn.Module):
         super().__init__()
         self.net = net
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        return self.net(frames)
+    def forward(self, frames: torch.Tensor, motion: torch.Tensor | None = None) -> torch.Tensor:
+        if motion is None:
+            return self.net(frames)
+        _, encoding = self.net.encode(frames=frames, motion=motion)  # (B, H')
+        return self.net.action_head(encoding)  # (B, C)
+
+
+def _names_and_axes(examples: tuple[torch.Tensor, ...]) -> tuple[list[str], dict[str, dict[int, str]]]:
+    """Input names, and the symbolic batch and frame axes of each input (and of the output)."""
+    names = [INPUT_NAME, MOTION_NAME][: len(examples)]
+    axes = {name: {0: BATCH_AXIS, 1: FRAMES_AXIS} for name in names}
+    return names, {**axes, OUTPUT_NAME: {0: BATCH_AXIS}}
 
 
 def _frame_hw(frame_size) -> tuple[int, int]:
@@ -62,7 +79,8 @@ def _frame_hw(frame_size) -> tuple[int, int]:
     return h, w
 
 
-def _export_torchscript(model: nn.Module, example: torch.Tensor, path: Path, opset: int | None) -> None:
+def _export_torchscript(model: nn.Module, examples: tuple[torch.Tensor, ...], path: Path, opset: int | None) -> None:
+    names, axes = _names_and_axes(examples)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # "legacy TorchScript-based ONNX export"
         # Advice for RNNs given explicit h0/c0; ours start from zeros, which the ONNX LSTM/GRU
@@ -72,57 +90,64 @@ def _export_torchscript(model: nn.Module, example: torch.Tensor, path: Path, ops
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         torch.onnx.export(
             model,
-            (example,),
+            examples,
             str(path),
             dynamo=False,
-            input_names=[INPUT_NAME],
+            input_names=names,
             output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: BATCH_AXIS, 1: FRAMES_AXIS}, OUTPUT_NAME: {0: BATCH_AXIS}},
+            dynamic_axes=axes,
             opset_version=opset,
             do_constant_folding=True,
         )
 
 
-def _export_dynamo(model: nn.Module, example: torch.Tensor, path: Path, opset: int | None) -> None:
+def _export_dynamo(model: nn.Module, examples: tuple[torch.Tensor, ...], path: Path, opset: int | None) -> None:
     batch, frames = torch.export.Dim(BATCH_AXIS), torch.export.Dim(FRAMES_AXIS)
+    names, _ = _names_and_axes(examples)
+    # dynamic_shapes follows forward's parameter names (frames, motion), as the input names do
     program = torch.onnx.export(
         model,
-        (example,),
+        examples,
         dynamo=True,
-        input_names=[INPUT_NAME],
+        input_names=names,
         output_names=[OUTPUT_NAME],
-        dynamic_shapes={INPUT_NAME: {0: batch, 1: frames}},
+        dynamic_shapes={name: {0: batch, 1: frames} for name in names},
         opset_version=opset,
         verbose=False,
     )
     program.save(str(path))
 
 
-def _check_dynamic_axes(proto) -> None:
-    """Batch and frame axes of the input must be symbolic, not the example's numbers."""
-    (inp,) = [i for i in proto.graph.input if i.name == INPUT_NAME] or [None]
-    if inp is None:
-        raise RuntimeError(f"exported graph has no input named {INPUT_NAME!r}")
-    dims = inp.type.tensor_type.shape.dim
-    static = [axis for axis, d in zip((BATCH_AXIS, FRAMES_AXIS), dims[:2]) if d.HasField("dim_value")]
-    if len(dims) != 5 or static:
-        shape = [d.dim_param or d.dim_value for d in dims]
-        raise RuntimeError(f"ONNX export specialised the {' and '.join(static) or 'input'} axis: input shape {shape}")
+def _check_dynamic_axes(proto, examples: tuple[torch.Tensor, ...] | None = None) -> None:
+    """Batch and frame axes of every input must be symbolic, not the example's numbers."""
+    names = _names_and_axes(examples)[0] if examples is not None else [INPUT_NAME]
+    ranks = [e.ndim for e in examples] if examples is not None else [5]
+    for name, rank in zip(names, ranks):
+        (inp,) = [i for i in proto.graph.input if i.name == name] or [None]
+        if inp is None:
+            raise RuntimeError(f"exported graph has no input named {name!r}")
+        dims = inp.type.tensor_type.shape.dim
+        static = [axis for axis, d in zip((BATCH_AXIS, FRAMES_AXIS), dims[:2]) if d.HasField("dim_value")]
+        if len(dims) != rank or static:
+            shape = [d.dim_param or d.dim_value for d in dims]
+            raise RuntimeError(f"ONNX export specialised the {' and '.join(static) or 'input'} axis: {name} shape {shape}")
 
 
-def _verify(model: nn.Module, path: Path, example: torch.Tensor) -> float:
+def _verify(model: nn.Module, path: Path, examples: tuple[torch.Tensor, ...]) -> float:
     """Run the file with onnxruntime at a batch size and clip length other than the traced
     ones and compare with PyTorch; returns the max abs difference. Skipped without onnxruntime."""
     try:
         import onnxruntime as ort
     except ImportError:
         return float("nan")
-    b, t = example.shape[:2]
-    x = torch.randn(b + 1, t + 3, *example.shape[2:], generator=torch.Generator().manual_seed(0))
+    b, t = examples[0].shape[:2]
+    g = torch.Generator().manual_seed(0)
+    xs = tuple(torch.randn(b + 1, t + 3, *e.shape[2:], generator=g) for e in examples)
     with torch.no_grad():
-        expected = model(x).numpy()
+        expected = model(*xs).numpy()
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (got,) = session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})
+    names, _ = _names_and_axes(examples)
+    (got,) = session.run([OUTPUT_NAME], {name: x.numpy() for name, x in zip(names, xs)})
     diff = float(abs(got - expected).max()) if got.shape == expected.shape else float("inf")
     if not diff <= 1e-3 * max(1.0, float(abs(expected).max())):
         raise RuntimeError(
@@ -156,7 +181,7 @@ def export_onnx(
     dynamo: bool | None = None,
     verify: bool = True,
 ) -> Path:
-    """Export a checkpoint's ``frames (B, T, 3, H, W) -> logits (B, C)`` network to ONNX.
+    """Export a checkpoint's ``frames (B, T, 3, H, W) [, motion] -> logits (B, C)`` network to ONNX.
 
     Args:
         ckpt_path: a ``VidRecModule`` checkpoint (LightningCLI ``fit`` writes them).
@@ -179,7 +204,7 @@ def export_onnx(
     except ImportError as e:  # pragma: no cover - depends on the install
         raise ImportError(f"ONNX export needs the export extras: pip install 'vidrec[export]' ({e})") from None
     from vidrec.checkpoint import load_checkpoint
-    from vidrec.data.motion import reads_frames
+    from vidrec.data.motion import FLOW_STATS_DIM, reads_frames
 
     ckpt_path, out_path = Path(ckpt_path), Path(out_path)
     ckpt = load_checkpoint(ckpt_path)  # CheckpointError names the file; missing data settings warn
@@ -188,11 +213,6 @@ def export_onnx(
         raise ValueError(
             f"{ckpt_path}: this model has no action head (trained without classes, caption-only); "
             "ONNX export covers the action classifier only"
-        )
-    if reads_frames(net.motion):
-        raise ValueError(
-            f"{ckpt_path}: this model reads a {net.motion!r} motion input computed from the decoded frames; "
-            "ONNX export covers models whose only input is the frames (motion none or feature_diff)"
         )
     num_frames = int(num_frames if num_frames is not None else ckpt.clip.num_frames)
     height, width = _frame_hw(frame_size if frame_size is not None else ckpt.clip.frame_size)
@@ -205,6 +225,17 @@ def export_onnx(
         p.requires_grad_(False)
     # Batch 2 and T >= 2 in the example: size-1 dims invite exporters to specialise them.
     example = torch.randn(2, max(num_frames, 2), 3, height, width)
+    examples: tuple[torch.Tensor, ...] = (example,)
+    motion_doc = None
+    if reads_frames(net.motion):  # the data-side motion input, computed outside the graph
+        if net.motion == "flow_stats":
+            examples += (torch.randn(2, example.shape[1], FLOW_STATS_DIM),)
+            motion_doc = (f"{MOTION_NAME}: float32 (batch, frames, {FLOW_STATS_DIM}) flow statistics of the sampled "
+                          "frames, vidrec.data.motion.motion_input(uint8 frames (T, H, W, 3), 'flow_stats'), before any crop")
+        else:
+            examples += (torch.randn_like(example),)
+            motion_doc = (f"{MOTION_NAME}: float32 (batch, frames, 3, {height}, {width}) flow images, "
+                          "vidrec.data.motion.motion_input(uint8 frames (T, H, W, 3), 'flow'), cropped and normalised as the frames")
 
     out_path.parent.mkdir(parents=True, exist_ok=True)
     props = {
@@ -217,13 +248,14 @@ def export_onnx(
         "input": f"{INPUT_NAME}: float32 (batch, frames, 3, {height}, {width}) RGB, "
         "pixels scaled to [0, 1] then (x - mean) / std per channel",
         "output": f"{OUTPUT_NAME}: float32 (batch, {len(classes)}) unnormalised class scores (softmax for probabilities)",
+        "motion": motion_doc,  # null: the frames are the only input
     }
     tmp = out_path.with_name(out_path.name + ".tmp")
 
     def attempt(export) -> None:  # export, check, add metadata, verify -> tmp
-        export(model, example, tmp, opset)
+        export(model, examples, tmp, opset)
         proto = onnx.load(str(tmp))
-        _check_dynamic_axes(proto)
+        _check_dynamic_axes(proto, examples)
         del proto.metadata_props[:]
         for key, value in props.items():
             entry = proto.metadata_props.add()
@@ -232,7 +264,7 @@ def export_onnx(
         onnx.checker.check_model(proto, full_check=True)
         onnx.save(proto, str(tmp))
         if verify:
-            _verify(model, tmp, example)
+            _verify(model, tmp, examples)
 
     if dynamo is None and net.backbone.spatial_pooling == "grid":
         dynamo = True  # the TorchScript exporter cannot size adaptive_avg_pool2d here (see top)
