@@ -25,12 +25,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _ddp_fit(cwd: Path, root: Path, train: Path, val: Path, *extra: str, timeout: float) -> subprocess.CompletedProcess:
-    """``train.py fit --config configs/debug.yaml`` on two CPU processes (DDP over gloo), under ``root``."""
+def _ddp_env() -> dict[str, str]:
+    """Environment for a ``train.py`` subprocess that starts its own CPU processes (DDP over gloo)."""
     env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "OMP_NUM_THREADS": "1",
            "PYTHONUNBUFFERED": "1"}
     env.pop("LOCAL_RANK", None)  # set by an outer launcher, they would make this run one rank of it
     env.pop("WORLD_SIZE", None)
+    return env
+
+
+def _ddp_fit(cwd: Path, root: Path, train: Path, val: Path, *extra: str, timeout: float) -> subprocess.CompletedProcess:
+    """``train.py fit --config configs/debug.yaml`` on two CPU processes (DDP over gloo), under ``root``."""
     args = [
         sys.executable, str(REPO / "train.py"), "fit",
         "--config", str(REPO / "configs" / "debug.yaml"),
@@ -44,7 +49,7 @@ def _ddp_fit(cwd: Path, root: Path, train: Path, val: Path, *extra: str, timeout
         "--trainer.enable_progress_bar", "false",
         *extra,
     ]
-    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(args, cwd=cwd, env=_ddp_env(), capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.mark.slow
@@ -157,9 +162,6 @@ def _test_run(root: Path, ckpt: Path, data: Path, test: Path, devices: int, *ext
     """``train.py test`` of ``ckpt`` on ``test`` with ``devices`` CPU processes: the logged test metrics."""
     import csv
 
-    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "OMP_NUM_THREADS": "1"}
-    env.pop("LOCAL_RANK", None)
-    env.pop("WORLD_SIZE", None)
     args = [
         sys.executable, str(REPO / "train.py"), "test", "--config", str(REPO / "configs" / "debug.yaml"),
         "--data.train_manifest", str(data / "train.jsonl"), "--data.val_manifest", str(data / "val.jsonl"),
@@ -168,7 +170,7 @@ def _test_run(root: Path, ckpt: Path, data: Path, test: Path, devices: int, *ext
         "--trainer.enable_progress_bar", "false", "--trainer.accelerator", "cpu", "--trainer.devices", str(devices),
         *(["--trainer.strategy", "ddp"] if devices > 1 else []), *extra,
     ]
-    proc = subprocess.run(args, cwd=root.parent, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(args, cwd=root.parent, env=_ddp_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-4000:]
     with open(sorted(root.rglob("metrics.csv"))[-1], newline="") as f:
         return {k: float(v) for row in csv.DictReader(f) for k, v in row.items() if k.startswith("test/") and v}
