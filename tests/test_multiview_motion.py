@@ -221,8 +221,8 @@ def test_captions_come_from_the_central_clips_centre_crop(views, crops, row):
     from vidrec.data.clips import central_row
     from vidrec.training.lit_module import central_view
 
-    assert central_row(views, crops) == row and row % crops == crops // 2
     n = views * crops
+    assert central_row(n, crops) == row and row % crops == crops // 2
     encoding = torch.arange(n, dtype=torch.float32).repeat(2, 1)[..., None]  # (B=2, N, 1): each row holds its index
     sequence = encoding[:, :, None].expand(2, n, 4, 1)  # (B, N, T, 1)
     enc, seq = central_view(encoding, sequence, crops)

@@ -172,14 +172,17 @@ def load_clip(video, spec: ClipSpec, transform: Callable, **kw) -> torch.Tensor:
     return read_clip(video, spec, transform, **kw).frames
 
 
-def central_row(views: int, crops: int = 1) -> int:
-    """Row of the central clip's centre crop among ``read_views``' view-major rows (row v * C + c).
+def central_row(rows: int, crops: int = 1) -> int:
+    """Row of the central clip's centre crop among ``rows`` = views x ``crops`` view-major rows
+    (row v * C + c, as ``read_views`` gives them); rows that are not a multiple of ``crops`` are
+    taken as views of one crop each.
 
     With an odd number of views it is the evaluation clip, cropped as evaluation crops it; with
     an even number, the later of the two middle views. (N // 2 is that row only for odd views:
     with 2 views x 3 crops it was view 1's first crop, a side of the frame.)
     """
-    return (views // 2) * crops + crops // 2
+    crops = crops if rows % crops == 0 else 1
+    return (rows // crops // 2) * crops + crops // 2
 
 
 def read_views(

@@ -25,6 +25,7 @@ from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as F
 
 from vidrec.data.motion import mirror_flow_statistics
+from vidrec.data.transforms import to_video_tensor
 
 __all__ = ["FlowImages", "FlowStatistics", "as_motion_tensor"]
 
@@ -43,10 +44,9 @@ def as_motion_tensor(motion: np.ndarray) -> FlowImages | FlowStatistics:
     uint8 ``(T, H, W, 3)`` flow images -> ``FlowImages`` ``(T, 3, H, W)``;
     float ``(T, 63)`` statistics -> ``FlowStatistics``.
     """
-    t = torch.as_tensor(motion)
-    if t.dtype == torch.uint8:
-        return t.permute(0, 3, 1, 2).contiguous().as_subclass(FlowImages)
-    return t.as_subclass(FlowStatistics)
+    if motion.dtype == np.uint8:
+        return to_video_tensor(motion).as_subclass(FlowImages)  # (T, 3, H, W)
+    return torch.as_tensor(motion).as_subclass(FlowStatistics)
 
 
 @F.register_kernel(F.horizontal_flip, FlowImages)

@@ -162,8 +162,7 @@ class Predictor:
             probs = logits.softmax(-1).unflatten(0, (-1, views)).mean(1)  # (B, C)
             if views > 1:  # what the caption is conditioned on: the log of the average, like VidRecModule.model_step's
                 logits = probs.clamp_min(1e-12).log()
-        crops = self.crops if views % self.crops == 0 else 1
-        row = central_row(views // crops, crops)  # the central clip's centre crop
+        row = central_row(views, self.crops)  # the central clip's centre crop
         encoding, sequence = encoding[row::views], sequence[row::views]  # (B, H'), (B, T, H')
         captions: list[str | None] = [None] * encoding.shape[0]
         if self.net.caption_decoder is not None and self.vocab is not None:

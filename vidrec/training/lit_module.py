@@ -33,9 +33,7 @@ def central_view(
     """The central test view of each clip, N = views x ``crops`` view-major rows (``central_row``:
     the middle clip's centre crop): (B, N, H') -> (B, H'), (B, N, T, H') -> (B, T, H')."""
     if encoding.ndim == 3:
-        n = encoding.shape[1]
-        crops = crops if n % crops == 0 else 1
-        c = central_row(n // crops, crops)
+        c = central_row(encoding.shape[1], crops)
         return encoding[:, c], sequence[:, c] if sequence is not None else None
     return encoding, sequence
 
