@@ -27,7 +27,14 @@ def frame_features(
 ) -> torch.Tensor:
     """Per-frame features of frames (B, T, 3, H, W) -> (B, T, D), with the data-side motion input
     appended for ``kind`` ``flow`` (flow images (B, T, 3, H, W) through the same frozen
-    backbone: M = D) or ``flow_stats`` ((B, T, 63) as they are): (B, T, D + M)."""
+    backbone: M = D) or ``flow_stats`` ((B, T, 63) as they are): (B, T, D + M).
+
+    Test views add a leading axis to frames and motion alike, (B, N, T, ...) -> (B, N, T, D [+ M]):
+    view n's motion goes beside view n's frames."""
+    if frames.ndim == 6:  # (B, N, T, 3, H, W): one clip per view, the plain (5-d) path traces as before for ONNX
+        b, n = frames.shape[:2]
+        flat_motion = motion.flatten(0, 1) if motion is not None else None  # (B*N, T, ...)
+        return frame_features(backbone, frames.flatten(0, 1), flat_motion, kind).unflatten(0, (b, n))
     features = backbone(frames)  # (B, T, D)
     if reads_frames(kind):
         if motion is None:

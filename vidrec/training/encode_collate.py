@@ -43,9 +43,5 @@ class EncodeCollate:
             return batch
         frames = batch.pop("frames")  # (B, T, 3, S, S), or (B, N, T, 3, S, S) with test views
         motion = batch.pop("motion", None)  # (B, [N,] T, ...): the frames' leading axes
-        lead = frames.shape[:-4]
-        if motion is not None:
-            motion = motion.flatten(0, len(lead) - 1)  # (B*N, T, ...), view n's beside view n's frames
-        feats = frame_features(self.backbone.eval(), frames.flatten(0, len(lead) - 1), motion, self.motion)
-        batch["features"] = feats.unflatten(0, lead)  # (B, [N,] T, D [+ M])
+        batch["features"] = frame_features(self.backbone.eval(), frames, motion, self.motion)  # (B, [N,] T, D [+ M])
         return batch

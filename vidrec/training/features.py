@@ -119,12 +119,8 @@ def _encode(backbone: FrozenBackbone, frames: torch.Tensor, motion: torch.Tensor
     """The backbone in this process: frames (B, T, 3, S, S), or (B, N, T, 3, S, S) with test views,
     on ``device`` [+ ``motion`` of input ``kind``, (B, [N,] T, ...) like the frames] -> (B, [N,] T, D [+ M]),
     under ``extraction_autocast``."""
-    lead = frames.shape[:-4]
-    if motion is not None:  # the same leading axes as the frames: view n's motion beside view n's frames
-        motion = motion.flatten(0, len(lead) - 1)  # (B*N, T, ...)
     with extraction_autocast(device):
-        feats = frame_features(backbone, frames.flatten(0, len(lead) - 1), motion, kind)
-    return feats.unflatten(0, lead)
+        return frame_features(backbone, frames, motion, kind)
 
 
 @torch.no_grad()
