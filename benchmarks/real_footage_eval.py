@@ -13,6 +13,15 @@ class's words and none of its reversed partner's.
 ``views``/``crops``), every setting on the same trained model; the first one is the run's
 ``seen``/``unseen`` (and ``summary``), each one under ``tests`` and ``summary_by_test``.
 ``--reuse`` scores a fold's existing checkpoint under ``--out`` instead of training it again.
+
+``--without-labels`` trains on the captions alone, as from an MSR-VTT-format manifest whose
+category does not name the direction: the train and val manifests are copied without their
+labels (under ``--out``), so the model has no action head and its captions must learn the
+direction words by themselves. The test manifests keep their labels, to score the captions.
+
+Every run also keeps ``by_source``: per held-out source video and class, how many clips the
+top-1 and the caption got right; ``python -m benchmarks.real_footage_eval ... --reuse`` prints
+the pooled table (which source videos the errors come from).
 """
 
 from __future__ import annotations
@@ -22,12 +31,12 @@ import json
 import statistics
 import subprocess
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
 from benchmarks.real_footage import FOLDS, PAIRS
-from vidrec.data.manifest import read_manifest
+from vidrec.data.manifest import read_manifest, write_manifest
 from vidrec.inference.predictor import Predictor
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,18 +67,60 @@ def names_action(caption: str | None, label: str) -> bool:
 
 @dataclass
 class Score:
-    top1: float
+    top1: float | None  # None: the model has no action head (trained --without-labels)
     caption_action: float
     clips: int
+    # "<source video>/<class>" -> [top-1 right, caption right, clips]; the source is the clip's folder
+    by_source: dict[str, list[int]] = field(default_factory=dict)
 
 
 def score(predictor: Predictor, manifest: Path) -> Score:
     records = read_manifest(manifest)
     preds = predictor.predict_many([r.video for r in records], topk=1)
     ok = [(p, r) for p, r in zip(preds, records) if p.error is None]
-    top1 = sum(p.actions[0].label == r.label for p, r in ok) / max(len(ok), 1)
-    named = sum(names_action(p.caption, r.label) for p, r in ok) / max(len(ok), 1)
-    return Score(top1, named, len(ok))
+    by_source: dict[str, list[int]] = {}
+    for p, r in ok:
+        right = by_source.setdefault(f"{Path(r.video).parent.name}/{r.label}", [0, 0, 0])
+        right[0] += bool(p.actions) and p.actions[0].label == r.label
+        right[1] += names_action(p.caption, r.label)
+        right[2] += 1
+    n = max(len(ok), 1)
+    top1 = sum(v[0] for v in by_source.values()) / n if predictor.classes else None
+    return Score(top1, sum(v[1] for v in by_source.values()) / n, len(ok), by_source)
+
+
+def without_labels(manifest: Path, out: Path) -> Path:
+    """A copy of ``manifest`` at ``out`` with every clip's label dropped (captions only)."""
+    return write_manifest(out, [replace(r, label=None) for r in read_manifest(manifest)])
+
+
+def by_source_table(runs: list[dict], split: str = "unseen") -> list[str]:
+    """Markdown: per source video and class pair, top-1 (and captions) pooled over ``runs``."""
+    pooled: dict[tuple[str, str], list[int]] = {}
+    for run in runs:
+        for key, (top1, caption, clips) in run[split]["by_source"].items():
+            source, label = key.split("/")
+            pair = next("/".join(p) for p in PAIRS if label in p)
+            cell = pooled.setdefault((source, pair), [0, 0, 0])
+            cell[0] += top1
+            cell[1] += caption
+            cell[2] += clips
+    sources = sorted({s for s, _ in pooled})
+    pairs = ["/".join(p) for p in PAIRS]
+    head = "top-1 (caption)" if runs and runs[0][split]["top1"] is not None else "caption"
+    lines = [f"| {split} source: {head} | " + " | ".join(pairs) + " |", "|---|" + "---|" * len(pairs)]
+    for source in sources:
+        cells = []
+        for pair in pairs:
+            top1, caption, clips = pooled.get((source, pair), (0, 0, 0))
+            if not clips:
+                cells.append("")
+            elif head == "caption":
+                cells.append(f"{caption / clips:.2f}")
+            else:
+                cells.append(f"{top1 / clips:.2f} ({caption / clips:.2f})")
+        lines.append(f"| {source} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def test_setting(text: str) -> tuple[int, int]:
@@ -85,9 +136,13 @@ def test_setting(text: str) -> tuple[int, int]:
 
 def run_fold(
     data: Path, config: str, fold: int, seed: int, out: Path, extra: list[str],
-    tests: Sequence[tuple[int, int]] = ((1, 1),), reuse: bool = False,
+    tests: Sequence[tuple[int, int]] = ((1, 1),), reuse: bool = False, labels: bool = True,
 ) -> dict:
     root = out / f"fold{fold}_seed{seed}"
+    train, val = data / f"fold{fold}_train.jsonl", data / f"fold{fold}_val.jsonl"
+    if not labels:
+        train = without_labels(train, out / "without_labels" / train.name)
+        val = without_labels(val, out / "without_labels" / val.name)
     # The same --out serves several runs (the README's lstm run, then --model.temporal mean):
     # their checkpoints share root/checkpoints, and Lightning never overwrites one (a second
     # best-epoch=07.ckpt is written as best-epoch=07-v1.ckpt). So score the one this run wrote,
@@ -95,7 +150,7 @@ def run_fold(
     before = set(root.rglob("best-*.ckpt"))
     if not (reuse and before):
         cmd = [sys.executable, str(REPO / "train.py"), "fit", "--config", config,
-               "--data.train_manifest", str(data / f"fold{fold}_train.jsonl"), "--data.val_manifest", str(data / f"fold{fold}_val.jsonl"),
+               "--data.train_manifest", str(train), "--data.val_manifest", str(val),
                "--trainer.logger", "false", "--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(root),
                "--seed_everything", str(seed), "--data.cache_dir", str(out / "cache"), *extra]
         subprocess.run(cmd, check=True, capture_output=True, text=True)
@@ -118,8 +173,9 @@ def summary(runs: list[dict]) -> dict:
     out = {}
     for split in ("seen", "unseen"):
         for key in ("top1", "caption_action"):
-            values = [r[split][key] for r in runs]
-            out[f"{split}_{key}"] = (statistics.mean(values), min(values), max(values))
+            values = [r[split][key] for r in runs if r[split][key] is not None]
+            if values:
+                out[f"{split}_{key}"] = (statistics.mean(values), min(values), max(values))
     return out
 
 
@@ -138,12 +194,14 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--test", type=test_setting, nargs="+", default=[(1, 1)], metavar="VxC",
                    help="test views x crops to score each checkpoint with (default 1x1)")
     p.add_argument("--reuse", action="store_true", help="score a fold's existing checkpoint under --out, do not train it again")
+    p.add_argument("--without-labels", action="store_true", help="train on the captions alone (no action head)")
     # Anything else is handed to train.py, e.g. --model.temporal mean
     args, extra = p.parse_known_args(argv)
-    runs = [run_fold(Path(args.data), args.config, f, s, Path(args.out), extra, args.test, args.reuse)
+    runs = [run_fold(Path(args.data), args.config, f, s, Path(args.out), extra, args.test, args.reuse, not args.without_labels)
             for f in args.folds for s in args.seeds]
     result = {"config": args.config, "extra": extra, "runs": runs, "summary": summary(runs), "summary_by_test": summary_by_test(runs)}
     print(json.dumps(result["summary_by_test"] if len(args.test) > 1 else result["summary"], indent=1))
+    print("\n".join(by_source_table(runs)))
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "result.json").write_text(json.dumps(result, indent=1))
     return result

@@ -87,6 +87,33 @@ def test_arrow_of_time_statistics_flip_sign_when_the_clip_is_reversed():
     assert statistics(zoom)["expansion (mean divergence)"] > 0 > statistics(zoom[::-1].copy())["expansion (mean divergence)"]
 
 
+def test_by_source_table_pools_runs_per_source_and_pair():
+    from benchmarks.real_footage_eval import by_source_table
+
+    def run(by_source, top1=0.5):
+        return {"unseen": {"top1": top1, "by_source": by_source}}
+
+    runs = [run({"bikes/forward": [1, 0, 2], "bikes/backward": [0, 1, 2], "tree/zoom_in": [2, 2, 2]}),
+            run({"bikes/forward": [2, 2, 2], "tree/zoom_out": [0, 1, 2]})]
+    head, rule, bikes, tree = by_source_table(runs)
+    assert head.startswith("| unseen source: top-1 (caption) | forward/backward | zoom_in/zoom_out")
+    assert bikes.split(" | ")[1] == "0.50 (0.50)"  # 3 of 6 forward/backward clips, 3 captions
+    assert tree.split(" | ")[2] == "0.50 (0.75)"  # zoom: 2 of 4 right, 3 captions
+    captions_only = by_source_table([run({"bikes/forward": [0, 1, 4]}, top1=None)])
+    assert "caption |" in captions_only[0] and captions_only[2].split(" | ")[1] == "0.25"
+
+
+def test_without_labels_copies_a_manifest_with_captions_only(tmp_path):
+    from benchmarks.real_footage_eval import without_labels
+    from vidrec.data.manifest import ClipRecord, write_manifest
+
+    video = str(tmp_path / "a" / "clips" / "x.mp4")  # stored relative to a/, so the copy in b/ must rewrite it
+    src = write_manifest(tmp_path / "a" / "train.jsonl", [ClipRecord(video, "forward", ["x played forward"])])
+    assert '"clips/x.mp4"' in src.read_text()
+    copy = read_manifest(without_labels(src, tmp_path / "b" / "train.jsonl"))
+    assert [(r.label, r.captions, r.video) for r in copy] == [(None, ["x played forward"], video)]
+
+
 @pytest.mark.slow
 def test_eval_scores_the_checkpoint_its_own_run_trained(tmp_path, monkeypatch):
     """Two runs on one --out (the README's lstm run, then ``--model.temporal mean``): the second
@@ -113,3 +140,11 @@ def test_eval_scores_the_checkpoint_its_own_run_trained(tmp_path, monkeypatch):
     # --reuse scores the most recently trained one
     reused = run_fold(tmp_path / "rf", config, 0, 0, out, [], reuse=True)
     assert reused["checkpoint"] == second["checkpoint"]
+    assert {key.split("/")[0] for key in reused["unseen"]["by_source"]} == {"a"}  # fold 0 holds out source a
+    assert sum(n for _, _, n in reused["unseen"]["by_source"].values()) == reused["unseen"]["clips"]
+
+    # captions alone: no action head, so no top-1; the captions are still scored
+    alone = run_fold(tmp_path / "rf", config, 0, 0, tmp_path / "alone", ["--trainer.max_epochs", "1"], labels=False)
+    ckpt = torch.load(alone["checkpoint"], map_location="cpu", weights_only=False)
+    assert not ckpt["hyper_parameters"].get("classes")
+    assert alone["unseen"]["top1"] is None and 0.0 <= alone["unseen"]["caption_action"] <= 1.0

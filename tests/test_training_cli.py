@@ -389,3 +389,45 @@ def test_logger_by_name_alone_logs_under_default_root_dir(tmp_path, tiny_dataset
     assert Path(cli.trainer.logger.save_dir).resolve() == root.resolve()
     pattern = "metrics.csv" if logger == "CSVLogger" else "events.out.tfevents.*"
     assert sorted(root.rglob(pattern))
+
+
+def _drop(manifest: Path, out: Path, **blank) -> Path:
+    """A copy of ``manifest`` with the given fields blanked (``label=None``, ``captions=[]``)."""
+    from dataclasses import replace
+
+    return write_manifest(out, [replace(r, **blank) for r in read_manifest(manifest)])
+
+
+def test_captions_alone_choose_checkpoints_by_val_loss_not_top1(tmp_path, tiny_dataset, debug_args):
+    """debug.yaml picks best-*.ckpt by val/top1; trained on captions alone there is no top-1.
+    Lightning stopped after the first epoch's training; the monitor now falls back to val/loss."""
+    from vidrec.training.cli import cli_main
+
+    train = _drop(tiny_dataset / "train.jsonl", tmp_path / "captions" / "train.jsonl", label=None)
+    val = _drop(tiny_dataset / "val.jsonl", tmp_path / "captions" / "val.jsonl", label=None)
+    args = debug_args(tmp_path / "run", tiny_dataset, train)
+    args[args.index("--data.val_manifest") + 1] = str(val)
+    with pytest.warns(UserWarning, match=r"monitors 'val/top1', which this model never logs \(no action head"):
+        cli = cli_main(["fit", *args, "--trainer.max_epochs", "2", "--trainer.limit_train_batches", "2"])
+    assert cli.model.net.action_head is None
+    best = cli.trainer.checkpoint_callback
+    assert (best.monitor, best.mode) == ("val/loss", "min")
+    assert Path(best.best_model_path).is_file() and best.best_model_path.startswith(str(tmp_path / "run"))
+    assert float(best.best_model_score) == pytest.approx(min(best.best_k_models.values()).item())
+
+
+def test_monitor_that_is_logged_is_left_alone_and_others_fall_back(tmp_path):
+    from pytorch_lightning import Trainer
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    from vidrec.training.checkpoint_monitor import monitor_what_is_logged
+
+    cider, top1, train_loss = (ModelCheckpoint(monitor="val/cider", mode="max"), ModelCheckpoint(monitor="val/top1", mode="max"),
+                               ModelCheckpoint(monitor="train/loss"))
+    trainer = Trainer(callbacks=[cider, top1, train_loss], default_root_dir=tmp_path, logger=False)
+    with pytest.warns(UserWarning, match="'val/cider'.*no caption decoder") as caught:
+        monitor_what_is_logged(trainer, {"val/top1", "val/loss"}, "no caption decoder: no captions")
+    assert len(caught) == 1
+    assert (cider.monitor, cider.mode, float(cider.kth_value)) == ("val/loss", "min", float("inf"))
+    assert (top1.monitor, top1.mode) == ("val/top1", "max")
+    assert train_loss.monitor == "train/loss"

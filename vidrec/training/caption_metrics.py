@@ -13,7 +13,10 @@ from typing import Mapping, Sequence
 
 from vidrec.data.vocab import tokenize
 
-__all__ = ["caption_scores"]
+__all__ = ["CORPUS_SCORES", "caption_scores"]
+
+# What caption_scores always returns (METEOR only with Java, and only on the test set).
+CORPUS_SCORES = ("bleu1", "bleu2", "bleu3", "bleu4", "rouge_l", "cider")
 
 
 def caption_scores(

@@ -20,6 +20,8 @@ from vidrec.data.clips import SkippedClip, central_row
 from vidrec.data.vocab import Vocab
 from vidrec.models.backbone import EFFICIENTNET_LITE0
 from vidrec.models.net import build_recognizer
+from vidrec.training.caption_metrics import CORPUS_SCORES
+from vidrec.training.checkpoint_monitor import monitor_what_is_logged
 from vidrec.training.class_accuracy import mean_class_accuracy, per_class_top1
 from vidrec.training.metric_names import class_top1_key
 from vidrec.training.selection_clips import clip_fingerprints, selection_warning
@@ -527,7 +529,20 @@ class VidRecModule(pl.LightningModule):
 
             serve_cached_features(self.trainer, self.net.backbone, datamodule, stage)
 
+    def validation_metric_keys(self) -> set[str]:
+        """Every ``val/...`` key this model logs, given its heads (clips without labels or
+        captions in the val list can still leave some unlogged)."""
+        keys = {"loss"}
+        if self.net.action_head is not None:
+            keys |= {*self.val_metrics.keys(), "mean_class_acc", "action_loss"}
+        if self.net.caption_decoder is not None:
+            keys |= {*CORPUS_SCORES, "caption_loss"}
+        return {f"val/{k}" for k in keys}
+
     def on_fit_start(self) -> None:
+        lacks = [what for what, head in (("no action head: no labels", self.net.action_head),
+                                         ("no caption decoder: no captions", self.net.caption_decoder)) if head is None]
+        monitor_what_is_logged(self.trainer, self.validation_metric_keys(), "; ".join(lacks) or "no such metric")
         trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
         frozen = sum(p.numel() for p in self.parameters() if not p.requires_grad)
         rank_zero_info(f"vidrec: {trainable / 1e6:.2f}M trainable parameters, {frozen / 1e6:.2f}M frozen (backbone)")
