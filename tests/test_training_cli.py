@@ -431,3 +431,23 @@ def test_monitor_that_is_logged_is_left_alone_and_others_fall_back(tmp_path):
     assert (cider.monitor, cider.mode, float(cider.kth_value)) == ("val/loss", "min", float("inf"))
     assert (top1.monitor, top1.mode) == ("val/top1", "max")
     assert train_loss.monitor == "train/loss"
+
+
+@pytest.mark.parametrize("problem", ["no_val_manifest", "missing_manifest", "missing_checkpoint"])
+def test_train_py_says_what_input_is_wrong_in_one_line(tmp_path, tiny_dataset, debug_args, problem):
+    args = ["fit", *debug_args(tmp_path, tiny_dataset), "--trainer.max_epochs", "1"]
+    expected = {"no_val_manifest": "no val manifest given: pass --data.val_manifest",
+                "missing_manifest": f"{tmp_path / 'gone.jsonl'}: manifest not found",
+                "missing_checkpoint": f"{tmp_path / 'gone.ckpt'}"}[problem]
+    if problem == "no_val_manifest":
+        del args[args.index("--data.val_manifest") : args.index("--data.val_manifest") + 2]
+    elif problem == "missing_manifest":
+        args[args.index("--data.train_manifest") + 1] = str(tmp_path / "gone.jsonl")
+    else:
+        args = ["test", *debug_args(tmp_path, tiny_dataset), "--data.test_manifest", str(tiny_dataset / "test.jsonl"),
+                "--ckpt_path", str(tmp_path / "gone.ckpt")]
+    proc = subprocess.run([sys.executable, str(REPO / "train.py"), *args], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("train.py: error: ") and expected in last, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr

@@ -231,7 +231,7 @@ class VideoDataModule(pl.LightningDataModule):
             path = self.manifests[name]
             if path:
                 raise ManifestError(f"{path}: manifest has no clips")
-            raise ValueError(f"no {name} manifest given (--data.{name}_manifest)")
+            raise ManifestError(f"no {name} manifest given: pass --data.{name}_manifest")
         dataset = self.datasets[name]
         if isinstance(dataset, FeatureStream):
             return self._stream_loader(dataset)
