@@ -518,10 +518,168 @@ def test_msvd_malformed_line_names_file_and_line(tmp_path):
         run("msvd", videos=videos, csv=corpus, out=tmp_path / "o")
 
 
+# ---------------------------------------------------------------- your own folders
+
+
+def make_folders(root: Path) -> Path:
+    """3 classes x 6 videos (one class partly nested), plus what must be left out."""
+    touch(
+        root,
+        *[f"jump/j{i}.mp4" for i in range(5)],
+        "jump/J5.AVI",  # suffixes match in any case
+        *[f"run/r{i}.mkv" for i in range(6)],
+        *[f"walk/w{i}.mp4" for i in range(3)],
+        *[f"walk/day2/w{i}.mov" for i in range(3)],  # nested inside a class: still that class
+        "walk/.hidden.mp4",
+        "walk/.cache/w9.mp4",
+        "walk/notes.txt",
+        ".trash/t.mp4",  # a hidden folder is no class
+        "docs/readme.txt",  # a folder without videos is no class
+        "loose.mp4",  # directly in ROOT: no class
+    )
+    return root
+
+
+def split_names(out: Path, root: Path) -> dict[str, list[str]]:
+    """Split -> each listed video's path below ``root`` ('<class>/...'), checking its label."""
+    listed = {}
+    for split in ("train", "val", "test"):
+        if (out / f"{split}.jsonl").exists():
+            listed[split] = []
+            for r in read_manifest(out / f"{split}.jsonl"):
+                rel = Path(r.video).relative_to(root.resolve()).as_posix()
+                assert rel.split("/")[0] == r.label  # the label is the class folder's name
+                listed[split].append(rel)
+    return listed
+
+
+def test_folders(tmp_path, capsys):
+    videos = make_folders(tmp_path / "data" / "my_videos")
+    out = tmp_path / "data"  # the videos sit inside it, so paths are stored relative
+    run("folders", videos=videos, out=out)
+
+    assert read_classes(out / "classes.txt") == ["jump", "run", "walk"]
+    listed = split_names(out, videos)
+    every = sorted(n for names in listed.values() for n in names)
+    assert every == sorted(
+        [f"jump/j{i}.mp4" for i in range(5)] + ["jump/J5.AVI"] + [f"run/r{i}.mkv" for i in range(6)]
+        + [f"walk/w{i}.mp4" for i in range(3)] + [f"walk/day2/w{i}.mov" for i in range(3)]
+    )  # each video once; hidden, non-video and root files nowhere
+    # Stratified: round(0.15 x 6) = 1 video per class in val and in test.
+    for split, per_class in (("train", 4), ("val", 1), ("test", 1)):
+        assert sorted(n.split("/")[0] for n in listed[split]) == sorted(["jump", "run", "walk"] * per_class)
+    assert all(r["video"].startswith("my_videos/") for r in rows(out, "train"))
+    assert not (out / "missing.txt").exists()
+    printed = capsys.readouterr().out
+    assert "ignored 1 video(s) directly in" in printed
+    assert "train: 12 clips\nval: 3 clips\ntest: 3 clips\n" in printed
+
+    # The same seed gives the same manifests, another one another split.
+    again, other = tmp_path / "again", tmp_path / "other"
+    run("folders", videos=videos, out=again)
+    run("folders", videos=videos, out=other, seed=1)
+    assert [read_manifest(again / f"{s}.jsonl") for s in listed] == [read_manifest(out / f"{s}.jsonl") for s in listed]
+    assert split_names(other, videos)["test"] != listed["test"]
+
+
+def test_folders_keeps_groups_whole(tmp_path, capsys):
+    videos = tmp_path / "v"
+    clips = {"walk": {1: 3, 2: 2, 3: 3, 4: 2, 5: 2, 6: 3}, "run": {1: 2, 2: 3, 3: 2, 7: 2}}  # group -> clips
+    for label, groups in clips.items():
+        touch(videos, *[f"{label}/v_{label}_g{g:02d}_c{c:02d}.mp4" for g, n in groups.items() for c in range(1, n + 1)])
+    touch(videos, "run/odd_one.mp4")  # no group in its name: a group of its own
+    out = tmp_path / "out"
+    run("folders", videos=videos, out=out, group=r"_g\d+_", val=0.2, test=0.2)
+
+    split_of: dict[tuple[str, str], set[str]] = {}
+    for split in ("train", "val", "test"):
+        for r in read_manifest(out / f"{split}.jsonl"):
+            group = Path(r.video).name.split("_c")[0]  # "v_walk_g01"
+            split_of.setdefault((r.label, group), set()).add(split)
+    assert len(split_of) == 6 + 4 + 1
+    assert all(len(splits) == 1 for splits in split_of.values()), split_of
+    # Each class has a group in every split (at least one each once it has 3 groups).
+    for label in clips:
+        assert {s for (lab, _), (s,) in split_of.items() if lab == label} == {"train", "val", "test"}
+    assert "--group '_g\\d+_' did not match 1 of 25 file names" in capsys.readouterr().out
+
+
+def test_folders_class_too_small_to_split_goes_to_train(tmp_path, capsys):
+    videos = tmp_path / "v"
+    touch(videos, "rare/a.mp4", "rare/b.mp4", *[f"common/c{i}.mp4" for i in range(6)])
+    out = tmp_path / "out"
+    run("folders", videos=videos, out=out)
+    train = read_manifest(out / "train.jsonl")
+    assert sorted(Path(r.video).name for r in train if r.label == "rare") == ["a.mp4", "b.mp4"]
+    assert {r.label for s in ("val", "test") for r in read_manifest(out / f"{s}.jsonl")} == {"common"}
+    assert read_classes(out / "classes.txt") == ["common", "rare"]
+    warnings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: class 'rare' has 2 group(s), too few to split: all go to train (it is absent from val and test)"
+    ]
+
+
+def test_folders_zero_fraction_writes_no_split(tmp_path):
+    videos = tmp_path / "v"
+    touch(videos, *[f"a/{i}.mp4" for i in range(4)], *[f"b/{i}.mp4" for i in range(4)])
+    out = tmp_path / "out"
+    run("folders", videos=videos, out=out, val=0, test=0.25)
+    assert sorted(p.name for p in out.iterdir()) == ["classes.txt", "test.jsonl", "train.jsonl"]
+    assert len(read_manifest(out / "test.jsonl")) == 2 and len(read_manifest(out / "train.jsonl")) == 6
+
+
+@pytest.mark.parametrize(
+    "case, options, message",
+    [
+        ("missing", {}, r"error: --videos .*nowhere is not a folder"),
+        ("file", {}, r"error: --videos .*a_file\.mp4 is not a folder"),
+        ("no videos", {}, r"error: no class folder in .* holds a video"),
+        ("bad regex", {"group": "_g(\\d+"}, r"error: --group '_g\(\\d\+' is not a valid regular expression"),
+        ("val 1", {"val": 1}, r"error: --val 1\.0 and --test 0\.15 must each be in \[0, 1\)"),
+        ("negative", {"test": -0.1}, r"error: --val 0\.15 and --test -0\.1 must each be in \[0, 1\)"),
+        ("sum", {"val": 0.5, "test": 0.5}, r"error: .* and sum to less than 1"),
+    ],
+)
+def test_folders_errors(tmp_path, case, options, message):
+    touch(tmp_path, "a_file.mp4", "v/loose.mp4", "v/cls/notes.txt")  # v: no video inside a class folder
+    if case not in ("missing", "file", "no videos"):
+        touch(tmp_path, "v/cls/a.mp4")
+    videos = {"missing": tmp_path / "nowhere", "file": tmp_path / "a_file.mp4"}.get(case, tmp_path / "v")
+    with pytest.raises(SystemExit, match=message) as raised:
+        run("folders", videos=videos, out=tmp_path / "o", **options)
+    assert str(raised.value).startswith("error: ") and "\n" not in str(raised.value)
+    assert not (tmp_path / "o").exists()
+
+
+def test_folders_real_videos_decode(tmp_path):
+    """End to end: encoded videos in class folders -> manifests -> every listed video decodes."""
+    import numpy as np
+
+    from vidrec.data.decode import open_video
+    from vidrec.data.synthetic import write_video
+
+    rng = np.random.default_rng(0)
+    videos = tmp_path / "v"
+    for label in ("left", "right"):
+        for i in range(3):
+            frames = rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+            write_video(videos / label / f"{label}{i}.mp4", frames, fps=8)
+        write_video(videos / label / "more" / f"{label}9.avi", frames, fps=8, fourcc="MJPG")
+    out = tmp_path / "out"
+    run("folders", videos=videos, out=out, val=0.25, test=0.25)
+    decoded = 0
+    for split in ("train", "val", "test"):
+        for record in read_manifest(out / f"{split}.jsonl"):
+            with open_video(record.video) as reader:
+                assert reader.get_frames([0]).shape == (1, 32, 32, 3)
+            decoded += 1
+    assert decoded == 8
+
+
 # ---------------------------------------------------------------- as scripts
 
 
-@pytest.mark.parametrize("name", ["ucf101", "hmdb51", "kinetics", "msrvtt", "msvd"])
+@pytest.mark.parametrize("name", ["ucf101", "hmdb51", "kinetics", "msrvtt", "msvd", "folders"])
 def test_recipes_run_as_files(name):
     """``python datasets/NAME.py --help`` works: the scripts import vidrec without help."""
     result = subprocess.run(
