@@ -20,8 +20,9 @@ labels (under ``--out``), so the model has no action head and its captions must 
 direction words by themselves. The test manifests keep their labels, to score the captions.
 
 Every run also keeps ``by_source``: per held-out source video and class, how many clips the
-top-1 and the caption got right; ``python -m benchmarks.real_footage_eval ... --reuse`` prints
-the pooled table (which source videos the errors come from).
+top-1 and the caption got right, and every run prints the table pooled over its folds and
+seeds (which source videos the errors come from); ``--reuse`` prints it for checkpoints
+already trained.
 """
 
 from __future__ import annotations

@@ -11,8 +11,9 @@ directly in ROOT are ignored (they have no class).
 The split is stratified by class and made of whole **groups**: the videos of one group
 never land in two splits, so clips cut from one recording cannot leak from train into
 test. By default each video is its own group; with ``--group REGEX`` the group is the
-first match of REGEX in the file name (``'_g\\d+_'`` for UCF101-style ``v_X_g08_c01.avi``),
-and a file it does not match is its own group. Groups belong to their class. Within each
+first match of REGEX in the video's path inside its class folder (``'_g\\d+_'`` for
+UCF101-style ``v_X_g08_c01.avi``, ``'^[^/]+/'`` for one group per sub-folder, as in
+``<class>/day1/<video>``), and a video it does not match is its own group. Groups belong to their class. Within each
 class the sorted groups are shuffled with ``random.Random(--seed)`` and ``round(F x groups)``
 go to test and to val, at least one each once the class has a group for every split; a
 class with fewer groups than that goes wholly to train, with a warning.
@@ -71,10 +72,11 @@ def group_key(video: Path, folder: Path, pattern: re.Pattern | None) -> tuple[in
     """The video's group within its class. Tagged (0: regex match, 1: the file itself) so a
     file name can never collide with a matched group. An empty match counts as none: it
     would lump every video of the class into one group."""
-    match = pattern.search(video.name) if pattern else None
+    where = video.relative_to(folder).as_posix()  # "day1/clip.mp4": sub-folders can name the recording
+    match = pattern.search(where) if pattern else None
     if match and match.group(0):
         return 0, match.group(0)
-    return 1, video.relative_to(folder).as_posix()
+    return 1, where
 
 
 def held_out_counts(groups: int, val: float, test: float) -> tuple[int, int] | None:
@@ -123,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--test", type=float, default=0.15, help="fraction of each class's groups for test (0: none)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the shuffle that picks the held-out groups")
     parser.add_argument("--group", metavar="REGEX", default=None,
-                        help="a file's group is the first match of REGEX in its name (e.g. '_g\\d+_'); "
+                        help="a video's group is the first match of REGEX in its path inside the class folder "
+                             "(e.g. '_g\\d+_', or '^[^/]+/' for one group per sub-folder); "
                              "default: every video is its own group")
     return parser
 
@@ -145,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
         # mistyped REGEX (which would split clips of one recording apart) does not go unnoticed.
         tags = [group_key(v, root / label, pattern)[0] for label, videos in classes.items() for v in videos]
         if sum(tags):
-            print(f"--group '{args.group}' did not match {sum(tags)} of {len(tags)} file names: each is its own group")
+            print(f"--group '{args.group}' did not match {sum(tags)} of {len(tags)} videos: each is its own group")
 
     records: dict[str, list[ClipRecord]] = {s: [] for s in SPLITS}
     for label, videos in classes.items():

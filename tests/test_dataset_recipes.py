@@ -601,7 +601,22 @@ def test_folders_keeps_groups_whole(tmp_path, capsys):
     # Each class has a group in every split (at least one each once it has 3 groups).
     for label in clips:
         assert {s for (lab, _), (s,) in split_of.items() if lab == label} == {"train", "val", "test"}
-    assert "--group '_g\\d+_' did not match 1 of 25 file names" in capsys.readouterr().out
+    assert "--group '_g\\d+_' did not match 1 of 25 videos" in capsys.readouterr().out
+
+
+def test_folders_groups_by_sub_folder(tmp_path):
+    """``<class>/<recording>/<clip>``: '^[^/]+/' keeps each recording's clips in one split."""
+    videos = tmp_path / "v"
+    for label in ("walk", "run"):
+        touch(videos, *[f"{label}/day{d}/clip{c}.mp4" for d in range(1, 6) for c in range(3)])
+    out = tmp_path / "out"
+    run("folders", videos=videos, out=out, group="^[^/]+/", val=0.2, test=0.2)
+    split_of: dict[tuple[str, str], set[str]] = {}
+    for split in ("train", "val", "test"):
+        for r in read_manifest(out / f"{split}.jsonl"):
+            split_of.setdefault((r.label, Path(r.video).parent.name), set()).add(split)
+    assert len(split_of) == 10 and all(len(splits) == 1 for splits in split_of.values()), split_of
+    assert {next(iter(s)) for s in split_of.values()} == {"train", "val", "test"}
 
 
 def test_folders_class_too_small_to_split_goes_to_train(tmp_path, capsys):

@@ -407,13 +407,22 @@ def test_captions_alone_choose_checkpoints_by_val_loss_not_top1(tmp_path, tiny_d
     val = _drop(tiny_dataset / "val.jsonl", tmp_path / "captions" / "val.jsonl", label=None)
     args = debug_args(tmp_path / "run", tiny_dataset, train)
     args[args.index("--data.val_manifest") + 1] = str(val)
+    args += ["--trainer.logger", "false"]  # one checkpoint folder for the fit and its resumption (no logger versions)
     with pytest.warns(UserWarning, match=r"monitors 'val/top1', which this model never logs \(no action head"):
         cli = cli_main(["fit", *args, "--trainer.max_epochs", "2", "--trainer.limit_train_batches", "2"])
     assert cli.model.net.action_head is None
     best = cli.trainer.checkpoint_callback
     assert (best.monitor, best.mode) == ("val/loss", "min")
     assert Path(best.best_model_path).is_file() and best.best_model_path.startswith(str(tmp_path / "run"))
-    assert float(best.best_model_score) == pytest.approx(min(best.best_k_models.values()).item())
+
+    # Resumed, the callback must find its saved best under the switched monitor: had it not, the
+    # first validation would write a new best whatever its loss and leave the old file behind.
+    last = next((tmp_path / "run").rglob("last.ckpt"))
+    with pytest.warns(UserWarning, match="never logs"):
+        resumed = cli_main(["fit", *args, "--trainer.max_epochs", "3", "--trainer.limit_train_batches", "2", "--ckpt_path", str(last)])
+    kept = resumed.trainer.checkpoint_callback
+    assert kept.monitor == "val/loss" and len(list((tmp_path / "run").rglob("best-*.ckpt"))) == 1
+    assert float(kept.best_model_score) <= float(best.best_model_score)  # never a worse one than before
 
 
 def test_monitor_that_is_logged_is_left_alone_and_others_fall_back(tmp_path):

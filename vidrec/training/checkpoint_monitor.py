@@ -5,7 +5,11 @@ captions alone (MSVD, an MSR-VTT-style list without labels, a folder of captione
 model has no action head and never logs ``val/top1``, and Lightning stopped after the first
 epoch's training with "could not find the monitored key". The same happens to ``val/cider``
 on labels alone. Such a monitor is switched, with a warning, to ``val/loss``: the validation
-loss of whatever heads the model has, which it always logs.
+loss of whatever heads the model has, logged whenever a validation clip has a label or
+captions for them.
+
+Call it before a resumed fit restores the callbacks (the LightningModule's ``setup``): their
+saved state is keyed by monitor and mode, and is only found under the switched key.
 """
 
 from __future__ import annotations
@@ -37,5 +41,4 @@ def monitor_what_is_logged(trainer: Trainer, logged: Collection[str], why: str) 
             f"set the callback's monitor to one of: {', '.join(sorted(logged))}"
         )
         callback.monitor, callback.mode = FALLBACK_MONITOR, "min"
-        if not callback.best_k_models:  # a resumed run keeps the best it restored (it was by val/loss too)
-            callback.kth_value = torch.tensor(float("inf"))
+        callback.kth_value = torch.tensor(float("inf"))  # what ModelCheckpoint starts from in "min" mode

@@ -24,6 +24,7 @@ from pytorch_lightning.callbacks import LearningRateMonitor, RichProgressBar
 from pytorch_lightning.callbacks.progress import ProgressBar
 from pytorch_lightning.cli import LightningCLI
 
+from vidrec.checkpoint import CheckpointError
 from vidrec.data.datamodule import VideoDataModule
 from vidrec.data.transforms import Normalization
 from vidrec.models.backbone import pretrained_normalization
@@ -46,6 +47,15 @@ def _logs_where_checkpoints_go(config) -> None:
     init_args = getattr(logger, "init_args", None)
     if init_args is not None and "save_dir" in init_args and init_args.save_dir is None:
         init_args.save_dir = config.trainer.default_root_dir
+
+
+def _check_ckpt_path(ckpt_path: str | None) -> None:
+    """A local ``--ckpt_path`` that is not there fails now, naming it, rather than after the
+    model and data are built. Lightning's own names (best, last, hpc, registry...) and URLs pass."""
+    if not ckpt_path or ckpt_path in ("best", "last", "hpc") or str(ckpt_path).startswith("registry") or "://" in str(ckpt_path):
+        return
+    if not Path(ckpt_path).is_file():
+        raise CheckpointError(ckpt_path, "checkpoint not found (--ckpt_path)")
 
 
 class VidRecCLI(LightningCLI):
@@ -79,6 +89,7 @@ class VidRecCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         sub = self.config.get("subcommand")
         config = self.config[sub] if sub else self.config
+        _check_ckpt_path(config.get("ckpt_path") if sub else None)
         if sub and config.get("ckpt_path") and config.model.get("classes") is not None:
             # LightningCLI has already read the checkpoint's hyperparameters into the model's
             # config (weights_only); hand its class list and vocabulary to the datamodule.

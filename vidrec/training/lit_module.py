@@ -522,6 +522,13 @@ class VidRecModule(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
 
     def setup(self, stage: str) -> None:
+        if stage == "fit":
+            # Here, not in on_fit_start: a ModelCheckpoint's saved state is keyed by its monitor,
+            # and a resumed fit restores it after setup and before on_fit_start. Switched later,
+            # the key would not match and the run would forget its best checkpoint.
+            lacks = [what for what, head in (("no action head: no labels", self.net.action_head),
+                                             ("no caption decoder: no captions", self.net.caption_decoder)) if head is None]
+            monitor_what_is_logged(self.trainer, self.validation_metric_keys(), "; ".join(lacks) or "no such metric")
         # The datamodule has set up its clip datasets; with a cache, serve them as features.
         datamodule = self.trainer.datamodule
         if datamodule is not None:
@@ -540,9 +547,6 @@ class VidRecModule(pl.LightningModule):
         return {f"val/{k}" for k in keys}
 
     def on_fit_start(self) -> None:
-        lacks = [what for what, head in (("no action head: no labels", self.net.action_head),
-                                         ("no caption decoder: no captions", self.net.caption_decoder)) if head is None]
-        monitor_what_is_logged(self.trainer, self.validation_metric_keys(), "; ".join(lacks) or "no such metric")
         trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
         frozen = sum(p.numel() for p in self.parameters() if not p.requires_grad)
         rank_zero_info(f"vidrec: {trainable / 1e6:.2f}M trainable parameters, {frozen / 1e6:.2f}M frozen (backbone)")
