@@ -126,3 +126,41 @@ def test_resuming_with_more_epochs_stretches_the_cosine_schedule(debug_args, tin
     for epoch in (2, 3):
         assert lrs.lrs[epoch] == pytest.approx(base * (1 + math.cos(math.pi * epoch / 4)) / 2, rel=1e-6)
     assert lrs.lrs[3] < lrs.lrs[2]
+
+
+def test_resumed_fit_keeps_its_checkpoint_folder_and_its_best(debug_args, tiny_dataset, tmp_path):
+    """Each CSV logger version had its own checkpoints/ folder: resumed from version_0's last.ckpt,
+    the run wrote to version_1 and Lightning, seeing another folder, forgot the best so far."""
+    import warnings
+
+    from vidrec.training.cli import cli_main
+
+    args = ["fit", *debug_args(tmp_path, tiny_dataset), "--trainer.limit_train_batches", "2"]
+    first = cli_main([*args, "--trainer.max_epochs", "2"])
+    folder = Path(first.trainer.checkpoint_callback.dirpath)
+    assert folder.parent.name == "version_0"
+    best_before = float(first.trainer.checkpoint_callback.best_model_score)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        resumed = cli_main([*args, "--trainer.max_epochs", "4", "--ckpt_path", str(folder / "last.ckpt")])
+    assert not [w for w in caught if "dirpath has changed" in str(w.message)]
+    assert resumed.trainer.logger.version == 1  # the logs get a new version; the checkpoints do not
+    assert {Path(cb.dirpath) for cb in resumed.trainer.checkpoint_callbacks} == {folder}
+    assert not list((folder.parent.parent / "version_1").rglob("*.ckpt"))
+    kept = resumed.trainer.checkpoint_callback
+    assert len(list(folder.glob("best-*.ckpt"))) == 1 and Path(kept.best_model_path).parent == folder
+    assert float(kept.best_model_score) >= best_before  # val/top1, higher is better: never worse than before
+    assert torch.load(folder / "last.ckpt", weights_only=True)["epoch"] == 3
+
+
+def test_a_checkpoint_copied_elsewhere_leaves_the_folders_alone(debug_args, tiny_dataset, tmp_path):
+    import shutil
+
+    from vidrec.training.resume_folder import keep_checkpoint_folder
+
+    cli = _fit(debug_args, tmp_path / "run", tiny_dataset, 1)
+    copy = shutil.copy(_last(tmp_path / "run"), tmp_path / "copied.ckpt")
+    fresh = cli_main([*debug_args(tmp_path / "again", tiny_dataset)], run=False)
+    assert keep_checkpoint_folder(fresh.trainer, copy) is None
+    assert all(cb.dirpath is None for cb in fresh.trainer.checkpoint_callbacks)
+    assert keep_checkpoint_folder(fresh.trainer, str(_last(tmp_path / "run"))) == Path(cli.trainer.checkpoint_callback.dirpath).resolve()

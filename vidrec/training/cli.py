@@ -23,12 +23,14 @@ from pytorch_lightning import Callback, Trainer
 from pytorch_lightning.callbacks import LearningRateMonitor, RichProgressBar
 from pytorch_lightning.callbacks.progress import ProgressBar
 from pytorch_lightning.cli import LightningCLI
+from pytorch_lightning.utilities import rank_zero_info
 
 from vidrec.checkpoint import CheckpointError
 from vidrec.data.datamodule import VideoDataModule
 from vidrec.data.transforms import Normalization
 from vidrec.models.backbone import pretrained_normalization
 from vidrec.training.lit_module import VidRecModule
+from vidrec.training.resume_folder import keep_checkpoint_folder
 
 __all__ = ["VidRecCLI", "cli_main", "BASE_CONFIG"]
 
@@ -96,6 +98,11 @@ class VidRecCLI(LightningCLI):
             config.data.classes = list(config.model.classes or [])
             config.data.vocab = list(config.model.vocab or [])
         _logs_where_checkpoints_go(config)  # also for a config given as a dict or Namespace
+
+    def before_fit(self) -> None:
+        folder = keep_checkpoint_folder(self.trainer, self.config.fit.get("ckpt_path"))
+        if folder is not None:
+            rank_zero_info(f"vidrec: resumed: checkpoints continue in {folder}")
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
         # Callbacks that only make sense with a logger / a progress bar are added here, not in

@@ -1,0 +1,44 @@
+"""A resumed fit keeps writing checkpoints where the interrupted one did.
+
+Without this, every logger version (W&B run, CSV/TensorBoard version_N) gets its own
+``checkpoints/`` folder: a run resumed from ``.../version_0/checkpoints/last.ckpt`` wrote to
+``version_1/checkpoints``, and Lightning, seeing another folder, dropped the best-so-far record
+("The dirpath has changed"). The first validation after resuming then saved a new
+``best-*.ckpt`` however bad, and the run's best model sat in the old folder beside it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from pytorch_lightning import Trainer
+
+__all__ = ["keep_checkpoint_folder"]
+
+
+def keep_checkpoint_folder(trainer: Trainer, ckpt_path: str | None) -> Path | None:
+    """Before ``trainer.fit(ckpt_path=...)``: point every ModelCheckpoint whose folder is still
+    to be chosen at the folder the checkpoints of the resumed run were written to, when
+    ``ckpt_path`` is one of them. Returns that folder, or None when nothing changed.
+
+    A checkpoint copied elsewhere, or a URL, leaves the folders as Lightning chooses them.
+    """
+    if not ckpt_path or "://" in str(ckpt_path) or not Path(ckpt_path).is_file():
+        return None
+    folder = Path(ckpt_path).resolve().parent
+    try:
+        saved = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True).get("callbacks", {})
+    except Exception:  # not a safe-to-load file: Lightning's own restore reports what is wrong with it
+        return None
+    # Callback states are keyed by class and settings; ModelCheckpoint's holds its folder.
+    written_here = any(
+        isinstance(state, dict) and state.get("dirpath") and Path(state["dirpath"]).resolve() == folder
+        for state in saved.values()
+    )
+    if not written_here:
+        return None
+    changed = [cb for cb in trainer.checkpoint_callbacks if cb.dirpath is None]  # None: not set by the user
+    for callback in changed:
+        callback.dirpath = str(folder)
+    return folder if changed else None
