@@ -128,14 +128,16 @@ def test_resuming_with_more_epochs_stretches_the_cosine_schedule(debug_args, tin
     assert lrs.lrs[3] < lrs.lrs[2]
 
 
-def test_resumed_fit_keeps_its_checkpoint_folder_and_its_best(debug_args, tiny_dataset, tmp_path):
+def test_resumed_fit_keeps_its_checkpoint_folder_and_its_best(debug_args, tiny_dataset, tmp_path, monkeypatch):
     """Each CSV logger version had its own checkpoints/ folder: resumed from version_0's last.ckpt,
-    the run wrote to version_1 and Lightning, seeing another folder, forgot the best so far."""
+    the run wrote to version_1 and Lightning, seeing another folder, forgot the best so far.
+    The root is relative, as in the shipped configs (runs/custom): Lightning compares folders as text."""
     import warnings
 
     from vidrec.training.cli import cli_main
 
-    args = ["fit", *debug_args(tmp_path, tiny_dataset), "--trainer.limit_train_batches", "2"]
+    monkeypatch.chdir(tmp_path)
+    args = ["fit", *debug_args(Path("runs"), tiny_dataset), "--trainer.limit_train_batches", "2"]
     first = cli_main([*args, "--trainer.max_epochs", "2"])
     folder = Path(first.trainer.checkpoint_callback.dirpath)
     assert folder.parent.name == "version_0"
@@ -147,6 +149,7 @@ def test_resumed_fit_keeps_its_checkpoint_folder_and_its_best(debug_args, tiny_d
     assert resumed.trainer.logger.version == 1  # the logs get a new version; the checkpoints do not
     assert {Path(cb.dirpath) for cb in resumed.trainer.checkpoint_callbacks} == {folder}
     assert not list((folder.parent.parent / "version_1").rglob("*.ckpt"))
+    assert sorted(p.name for p in folder.glob("last*.ckpt")) == ["last.ckpt"]  # rewritten, not last-v1.ckpt beside it
     kept = resumed.trainer.checkpoint_callback
     assert len(list(folder.glob("best-*.ckpt"))) == 1 and Path(kept.best_model_path).parent == folder
     assert float(kept.best_model_score) >= best_before  # val/top1, higher is better: never worse than before

@@ -442,19 +442,22 @@ def test_monitor_that_is_logged_is_left_alone_and_others_fall_back(tmp_path):
     assert train_loss.monitor == "train/loss"
 
 
-@pytest.mark.parametrize("problem", ["no_val_manifest", "missing_manifest", "missing_checkpoint"])
+@pytest.mark.parametrize("problem", ["no_val_manifest", "missing_manifest", "missing_checkpoint", "not_a_checkpoint"])
 def test_train_py_says_what_input_is_wrong_in_one_line(tmp_path, tiny_dataset, debug_args, problem):
     args = ["fit", *debug_args(tmp_path, tiny_dataset), "--trainer.max_epochs", "1"]
     expected = {"no_val_manifest": "no val manifest given: pass --data.val_manifest",
                 "missing_manifest": f"{tmp_path / 'gone.jsonl'}: manifest not found",
-                "missing_checkpoint": f"{tmp_path / 'gone.ckpt'}"}[problem]
+                "missing_checkpoint": f"{tmp_path / 'gone.ckpt'}: checkpoint not found",
+                "not_a_checkpoint": f"{tmp_path / 'notes.ckpt'}: not a readable PyTorch checkpoint"}[problem]
+    (tmp_path / "notes.ckpt").write_text("weights_only notes, not a checkpoint\n")  # text that names weights_only
     if problem == "no_val_manifest":
         del args[args.index("--data.val_manifest") : args.index("--data.val_manifest") + 2]
     elif problem == "missing_manifest":
         args[args.index("--data.train_manifest") + 1] = str(tmp_path / "gone.jsonl")
     else:
+        ckpt = tmp_path / ("gone.ckpt" if problem == "missing_checkpoint" else "notes.ckpt")
         args = ["test", *debug_args(tmp_path, tiny_dataset), "--data.test_manifest", str(tiny_dataset / "test.jsonl"),
-                "--ckpt_path", str(tmp_path / "gone.ckpt")]
+                "--ckpt_path", str(ckpt)]
     proc = subprocess.run([sys.executable, str(REPO / "train.py"), *args], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]

@@ -8,6 +8,7 @@ a file from the internet cannot run code on the machine that opens it.
 from __future__ import annotations
 
 import os
+import zipfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,8 @@ def read_checkpoint(path: str | os.PathLike, *, tensors: bool = True) -> dict:
             raise CheckpointError(path, "checkpoint file is empty (0 bytes)")
     except OSError as e:  # a name the file system refuses, a permission...
         raise CheckpointError(path, f"cannot read checkpoint ({e.strerror or e})") from None
+    if not zipfile.is_zipfile(path):  # every torch.save file since PyTorch 1.6 is a zip archive
+        raise CheckpointError(path, "not a readable PyTorch checkpoint (truncated or corrupt?): not a zip archive, as torch.save writes")
     try:
         # mmap: reading the metadata of a large checkpoint then touches only what it uses.
         ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=not tensors)

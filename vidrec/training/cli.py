@@ -25,7 +25,7 @@ from pytorch_lightning.callbacks.progress import ProgressBar
 from pytorch_lightning.cli import LightningCLI
 from pytorch_lightning.utilities import rank_zero_info
 
-from vidrec.checkpoint import CheckpointError
+from vidrec.checkpoint import read_checkpoint
 from vidrec.data.datamodule import VideoDataModule
 from vidrec.data.transforms import Normalization
 from vidrec.models.backbone import pretrained_normalization
@@ -52,12 +52,13 @@ def _logs_where_checkpoints_go(config) -> None:
 
 
 def _check_ckpt_path(ckpt_path: str | None) -> None:
-    """A local ``--ckpt_path`` that is not there fails now, naming it, rather than after the
-    model and data are built. Lightning's own names (best, last, hpc, registry...) and URLs pass."""
+    """A local ``--ckpt_path`` that is missing, truncated, not a checkpoint or unsafe to load
+    fails here with one ``CheckpointError`` line naming it, before Lightning reads its
+    hyperparameters (a traceback ending in torch's advice to load it unsafely). Lightning's own
+    names (best, last, hpc, registry...) and URLs pass."""
     if not ckpt_path or ckpt_path in ("best", "last", "hpc") or str(ckpt_path).startswith("registry") or "://" in str(ckpt_path):
         return
-    if not Path(ckpt_path).is_file():
-        raise CheckpointError(ckpt_path, "checkpoint not found (--ckpt_path)")
+    read_checkpoint(ckpt_path, tensors=False)  # mapped, not read: only the checks
 
 
 class VidRecCLI(LightningCLI):
@@ -70,6 +71,12 @@ class VidRecCLI(LightningCLI):
         parser.link_arguments("data.max_caption_len", "model.max_caption_len", apply_on="instantiate")
 
     def parse_arguments(self, parser, args) -> None:
+        self._parse_and_validate(parser, args)
+        sub = self.config.get("subcommand")
+        if sub:  # Lightning reads the checkpoint right after this
+            _check_ckpt_path(self.config[sub].get("ckpt_path"))
+
+    def _parse_and_validate(self, parser, args) -> None:
         if isinstance(args, (dict, Namespace)):
             return super().parse_arguments(parser, args)
         # CSVLogger and TensorBoardLogger require save_dir, so `--trainer.logger CSVLogger` alone
@@ -91,7 +98,6 @@ class VidRecCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         sub = self.config.get("subcommand")
         config = self.config[sub] if sub else self.config
-        _check_ckpt_path(config.get("ckpt_path") if sub else None)
         if sub and config.get("ckpt_path") and config.model.get("classes") is not None:
             # LightningCLI has already read the checkpoint's hyperparameters into the model's
             # config (weights_only); hand its class list and vocabulary to the datamodule.
@@ -103,6 +109,22 @@ class VidRecCLI(LightningCLI):
         folder = keep_checkpoint_folder(self.trainer, self.config.fit.get("ckpt_path"))
         if folder is not None:
             rank_zero_info(f"vidrec: resumed: checkpoints continue in {folder}")
+
+    def after_fit(self) -> None:
+        # Where the run's checkpoints went (a logger version folder the user has not seen yet).
+        for callback in self.trainer.checkpoint_callbacks:
+            if callback.best_model_path:
+                rank_zero_info(f"vidrec: best checkpoint ({callback.monitor}): {callback.best_model_path}")
+            if callback.last_model_path and not callback.monitor:
+                rank_zero_info(f"vidrec: last checkpoint: {callback.last_model_path}")
+
+    def before_validate(self) -> None:
+        # Scoring a checkpoint restores its callbacks too: in their own folder, Lightning does not
+        # warn that "the dirpath has changed" (nothing is written there by validate or test).
+        keep_checkpoint_folder(self.trainer, self.config.validate.get("ckpt_path"))
+
+    def before_test(self) -> None:
+        keep_checkpoint_folder(self.trainer, self.config.test.get("ckpt_path"))
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
         # Callbacks that only make sense with a logger / a progress bar are added here, not in

@@ -31,14 +31,14 @@ def keep_checkpoint_folder(trainer: Trainer, ckpt_path: str | None) -> Path | No
         saved = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True).get("callbacks", {})
     except Exception:  # not a safe-to-load file: Lightning's own restore reports what is wrong with it
         return None
-    # Callback states are keyed by class and settings; ModelCheckpoint's holds its folder.
-    written_here = any(
-        isinstance(state, dict) and state.get("dirpath") and Path(state["dirpath"]).resolve() == folder
-        for state in saved.values()
-    )
-    if not written_here:
+    # Callback states are keyed by class and settings; ModelCheckpoint's holds its folder, as
+    # it was given (runs/custom/... under a relative default_root_dir). Lightning restores the
+    # best-so-far only when the folder is the same string, so that string is what is set.
+    written = [state["dirpath"] for state in saved.values() if isinstance(state, dict) and state.get("dirpath")]
+    here = next((d for d in written if Path(d).resolve() == folder), None)
+    if here is None:
         return None
     changed = [cb for cb in trainer.checkpoint_callbacks if cb.dirpath is None]  # None: not set by the user
     for callback in changed:
-        callback.dirpath = str(folder)
+        callback.dirpath = here
     return folder if changed else None
