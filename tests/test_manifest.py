@@ -399,3 +399,28 @@ def test_an_empty_classes_file_is_an_error_naming_it(tmp_path):
     path.write_text("\n  \n")
     with pytest.raises(ManifestError, match=r"classes.txt: no class names"):
         read_classes(path)
+
+
+def test_a_misspelt_field_warns_with_its_line_and_the_field_it_resembles(tmp_path):
+    path = tmp_path / "m.jsonl"
+    path.write_text(
+        '{"video": "a.mp4", "label": "x"}\n'
+        '{"video": "b.mp4", "lable": "x"}\n'  # the label would be silently lost
+        '{"video": "c.mp4", "label": "y", "caption": "one caption"}\n'
+        '{"video": "d.mp4", "label": "y", "video_id": "video7", "source": "vtest", "segment": "train"}\n'  # metadata
+    )
+    with pytest.warns(ManifestWarning) as caught:
+        records = read_manifest(path)
+    assert [str(w.message) for w in caught] == [
+        f"{path}:2: unknown key 'lable' (did you mean 'label'?) is ignored (2 lines have such a key)"
+    ]
+    assert caught[0].filename == __file__
+    assert [r.label for r in records] == ["x", None, "y", "y"] and records[2].captions == []
+
+
+def test_keys_beside_the_fields_they_resemble_are_metadata(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text("video,video_id,label,labels\na.mp4,video0,x,x;y\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_manifest(path)[0].label == "x"

@@ -213,13 +213,43 @@ def _warn_duplicates(path: Path, records: Sequence[ClipRecord], lines: Sequence[
         )
 
 
+# The keys a manifest line may have; others (a recipe's own metadata) are ignored.
+FIELDS = ("video", "label", "captions", "start", "end")
+
+
+def _misspelt_fields(row: dict) -> list[tuple[str, str]]:
+    """(key, the field it is probably meant to be) for keys of ``row`` that are not fields but
+    nearly are: 'lable', 'caption', 'Label'. Such a typo silently drops the label or captions.
+    A key beside the field it resembles ('video_id' next to 'video') is metadata, not a typo."""
+    found = []
+    for key in row:
+        if key not in FIELDS:
+            close = difflib.get_close_matches(str(key).lower(), FIELDS, n=1, cutoff=0.75)
+            if close and close[0] not in row:
+                found.append((key, close[0]))
+    return found
+
+
+def _warn_misspelt(path: Path, typos: Sequence[tuple[int, str, str]]) -> None:
+    """One ``ManifestWarning`` per file naming the first misspelt key, its line and how many lines have one."""
+    if typos:
+        line, key, field_name = typos[0]
+        more = f" ({len(typos)} lines have such a key)" if len(typos) > 1 else ""
+        warnings.warn(
+            f"{path}:{line}: unknown key {key!r} (did you mean {field_name!r}?) is ignored{more}",
+            ManifestWarning,
+            stacklevel=3,  # the caller of read_manifest
+        )
+
+
 def read_manifest(path: str | Path, *, allow_empty: bool = True) -> list[ClipRecord]:
     """Read a ``.jsonl`` (or ``.csv``) manifest; video paths come back absolute-or-rooted.
 
     Each record's ``source`` is its ``file:line``. Raises ``ManifestError`` naming the
     file and line for anything malformed, and, with ``allow_empty=False``, for a file
     that lists no clips (so a val/test split fails before training, not after).
-    Lines repeating an earlier clip are kept, with one ``ManifestWarning`` for the file.
+    Lines repeating an earlier clip are kept, with one ``ManifestWarning`` for the file; so
+    are keys that look like a misspelt field ('lable'), which are ignored.
     """
     path = Path(path)
     if not path.is_file():
@@ -228,11 +258,14 @@ def read_manifest(path: str | Path, *, allow_empty: bool = True) -> list[ClipRec
     rows = _csv_rows(path, text) if path.suffix.lower() == ".csv" else _jsonl_rows(path, text)
     records: list[ClipRecord] = []
     lines: list[int] = []
+    typos: list[tuple[int, str, str]] = []
     for lineno, row in rows:
         records.append(_record_from_row(row, path.parent, f"{path}:{lineno}"))
         lines.append(lineno)
+        typos += [(lineno, key, field_name) for key, field_name in _misspelt_fields(row)]
     if not records and not allow_empty:
         raise ManifestError(f"{path}: manifest has no clips")
+    _warn_misspelt(path, typos)
     _warn_duplicates(path, records, lines)
     return records
 
