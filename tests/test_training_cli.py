@@ -99,13 +99,15 @@ def test_fit_process_writes_checkpoints(fit_process, corrupt_train, tiny_dataset
     assert sorted({int(r["epoch"]) for r in metrics if r.get("val/top1")}) == [0, 1]  # 2 epochs ran
 
 
-def test_corrupt_training_video_is_skipped_with_a_warning(fit_process):
+def test_corrupt_training_video_is_skipped_with_a_warning(fit_process, corrupt_train):
     out, proc = fit_process
     assert "broken_clip_0001.mp4" in proc.stderr
     warned = [line for line in proc.stderr.splitlines() if "broken_clip_0001.mp4" in line]
     assert any("skip" in line.lower() for line in warned), warned
     # and each epoch ends with a count of what was skipped, naming the clip
-    summaries = [line for line in warned if "skipped 1 clip(s) that failed to decode" in line]
+    # with its reason and its manifest line (the corrupt clip is line 2 of its train.jsonl)
+    summaries = [line for line in warned if "skipped 1 clip(s) that could not be loaded" in line]
+    assert all(f"({corrupt_train}:2)" in line and "cannot open video" in line for line in summaries), summaries
     assert {line.split("train epoch ")[1].split(":")[0] for line in summaries} == {"0", "1"}, warned
     assert sorted(out.rglob("last.ckpt"))  # and training went on to the end
 

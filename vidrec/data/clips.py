@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -81,9 +81,10 @@ class SkippedClip:
 
     video: str
     reason: str
+    source: str | None = field(default=None, compare=False)  # the manifest line, "train.jsonl:12"
 
     def __str__(self) -> str:
-        return f"{self.video}: {self.reason}"
+        return f"{self.video}: {self.reason}" + (f" ({self.source})" if self.source else "")
 
 
 def frame_range(num_frames: int, fps: float, start: float | None, end: float | None) -> tuple[int, int]:

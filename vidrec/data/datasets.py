@@ -37,7 +37,7 @@ def label_index(record: ClipRecord, class_to_idx: dict[str, int] | None) -> int:
 
 def skipped_item(record: ClipRecord, index: int, reason: str) -> dict:
     """The item a dataset returns for a clip it cannot load (``collate_clips`` drops it)."""
-    return {"skipped": SkippedClip(record.video, reason), "index": index}
+    return {"skipped": SkippedClip(record.video, reason, record.source), "index": index}
 
 
 class _CaptionMixin:
@@ -121,8 +121,9 @@ class ClipDataset(_CaptionMixin, Dataset):
                 )
             clip, motion = loaded.frames, loaded.motion
         except VideoDecodeError as e:
-            warnings.warn(f"skipping clip: {e}", stacklevel=2)
-            return skipped_item(record, index, e.reason)
+            item = skipped_item(record, index, e.reason)
+            warnings.warn(f"skipping clip: {item['skipped']}", stacklevel=2)
+            return item
         return {
             **({"motion": motion} if motion is not None else {}),
             "frames": clip,

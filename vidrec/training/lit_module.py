@@ -336,8 +336,9 @@ class VidRecModule(pl.LightningModule):
     def _report_skipped(self, stage: str) -> None:
         skipped, self._skipped[stage] = self._skipped[stage], []
         if skipped:
-            names = ", ".join(s.video for s in skipped[:5]) + (" ..." if len(skipped) > 5 else "")
-            rank_zero_warn(f"{stage} epoch {self.current_epoch}: skipped {len(skipped)} clip(s) that failed to decode: {names}")
+            # Each with its reason and manifest line: a missing file is not a decoding failure.
+            named = "; ".join(str(s) for s in skipped[:3]) + (f"; and {len(skipped) - 3} more" if len(skipped) > 3 else "")
+            rank_zero_warn(f"{stage} epoch {self.current_epoch}: skipped {len(skipped)} clip(s) that could not be loaded: {named}")
 
     def on_train_epoch_end(self) -> None:
         self._report_skipped("train")
