@@ -400,6 +400,21 @@ def test_expand_inputs(tmp_path):
                    str(tmp_path / "gone.mp4"), str(tmp_path / "*.nothing")]
 
 
+def test_a_folder_of_class_folders_says_how_to_read_them(tmp_path, capsys):
+    """ROOT/<class>/<video>, as datasets/folders.py reads it: one level deep finds nothing."""
+    root = tmp_path / "my_videos"
+    for rel in ("zoom_in/a.mp4", "zoom_in/b.mp4", "pan_left/day1/c.mp4", "pan_left/notes.txt"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(b"x")
+    assert expand_inputs([str(root)]) == []
+    note = capsys.readouterr().err.strip()
+    assert note == f"note: {root} holds no videos itself (folders are read one level deep), but 3 in its sub-folders: pass '{root}/**/*.mp4'"
+    got = expand_inputs([f"{root}/**/*.mp4"])  # the suggested pattern reads them all
+    assert sorted(Path(v).name for v in got) == ["a.mp4", "b.mp4", "c.mp4"]
+    assert expand_inputs([str(root / "zoom_in")]) == [str(root / "zoom_in" / "a.mp4"), str(root / "zoom_in" / "b.mp4")]
+    assert capsys.readouterr().err == ""  # a folder with videos of its own: no note
+
+
 # --------------------------------------------------------------------------------------
 # Pictures
 # --------------------------------------------------------------------------------------

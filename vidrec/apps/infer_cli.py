@@ -26,17 +26,37 @@ __all__ = ["expand_inputs", "main"]
 
 
 
+def _videos_in(folder: Path) -> list[str]:
+    return sorted(str(f) for f in folder.iterdir() if f.is_file() and f.suffix.lower() in VIDEO_EXTENSIONS)
+
+
+def _nested_hint(folder: str) -> str | None:
+    """For a folder with no videos of its own: how to read those in its sub-folders (a
+    dataset's ROOT/<class>/<video> layout), or None when it has none either."""
+    nested = [f for f in Path(folder).rglob("*") if f.is_file() and f.suffix.lower() in VIDEO_EXTENSIONS]
+    if not nested:
+        return None
+    suffixes = sorted({f.suffix for f in nested})
+    pattern = f"'{folder.rstrip('/')}/**/*{suffixes[0]}'" if len(suffixes) == 1 else f"'{folder.rstrip('/')}/**/*.<ext>'"
+    return f"{folder} holds no videos itself (folders are read one level deep), but {len(nested)} in its sub-folders: pass {pattern}"
+
+
 def expand_inputs(items: Sequence[str]) -> list[str]:
     """Files as given, folders as their video files (sorted, not recursive), globs expanded.
 
     A path that does not exist stays in the list, so it is reported as a failed video; a
-    glob that matches nothing stays too, for the same reason.
+    glob that matches nothing stays too, for the same reason. A folder whose videos are all
+    in sub-folders gives none, with a note on stderr saying how to read them.
     """
     out: list[str] = []
     for item in items:
         p = Path(item)
         if p.is_dir():
-            out += sorted(str(f) for f in p.iterdir() if f.is_file() and f.suffix.lower() in VIDEO_EXTENSIONS)
+            found = _videos_in(p)
+            hint = None if found else _nested_hint(item)
+            if hint:
+                print(f"note: {hint}", file=sys.stderr)
+            out += found
         elif p.exists():
             out.append(item)
         elif glob.has_magic(item):
@@ -44,7 +64,7 @@ def expand_inputs(items: Sequence[str]) -> list[str]:
             files = [m for m in matches if Path(m).is_file()]
             for m in matches:
                 if Path(m).is_dir():
-                    files += sorted(str(f) for f in Path(m).iterdir() if f.is_file() and f.suffix.lower() in VIDEO_EXTENSIONS)
+                    files += _videos_in(Path(m))
             out += files if files else [item]
         else:
             out.append(item)
