@@ -1,6 +1,6 @@
 """Your own videos, one sub-folder per class -> canonical manifests with a grouped split.
 
-    python datasets/folders.py --videos my_videos --out data/mine [--val 0.15] [--test 0.15] [--seed 0] [--group REGEX]
+    python datasets/folders.py --videos my_videos --out data/mine [--val 0.15] [--test 0.15] [--seed 0] [--group REGEX [--across-classes]]
 
 Videos are expected at ``ROOT/<class>/<video>`` (the torchvision DatasetFolder / UCF101
 layout), also deeper inside a class folder (``ROOT/<class>/day1/<video>``). A class is an
@@ -16,7 +16,10 @@ UCF101-style ``v_X_g08_c01.avi``, ``'^[^/]+/'`` for one group per sub-folder, as
 ``<class>/day1/<video>``), and a video it does not match is its own group. Groups belong to their class. Within each
 class the sorted groups are shuffled with ``random.Random(--seed)`` and ``round(F x groups)``
 go to test and to val, at least one each once the class has a group for every split; a
-class with fewer groups than that goes wholly to train, with a warning.
+class with fewer groups than that goes wholly to train, with a warning. With
+``--across-classes`` the held-out groups are drawn once for all classes (a recording filmed
+in several classes stays in one split: test footage is footage training never saw), and the
+split is no longer stratified.
 
 Writes ``train.jsonl``, ``val.jsonl``, ``test.jsonl`` (a split with fraction 0, or no
 clips, is not written) and ``classes.txt`` (sorted) under ``--out``. Never opens a video.
@@ -117,6 +120,34 @@ def split_class(label: str, folder: Path, videos: list[Path], args, pattern) -> 
     return records
 
 
+def split_across_classes(classes: dict[str, list[Path]], root: Path, args, pattern) -> dict[str, list[ClipRecord]]:
+    """``--across-classes``: one draw of held-out groups for all classes together. A recording
+    (source video, actor, scene) filmed in several classes then lies wholly in one split, so
+    the test clips come from footage that training never saw in any class. A video the
+    regex does not match stays a group of its own (of its class)."""
+    def key(label: str, video: Path) -> tuple[int, str]:
+        tag, name = group_key(video, root / label, pattern)
+        return (tag, name) if tag == 0 else (tag, f"{label}/{name}")
+
+    groups = sorted({key(label, v) for label, videos in classes.items() for v in videos})
+    random.Random(args.seed).shuffle(groups)
+    counts = held_out_counts(len(groups), args.val, args.test)
+    if counts is None:
+        raise SystemExit(f"error: --across-classes found {len(groups)} group(s) in all, too few to give "
+                         "train and each held-out split one")
+    n_val, n_test = counts
+    split_of = {g: "test" if i < n_test else "val" if i < n_test + n_val else "train" for i, g in enumerate(groups)}
+    records: dict[str, list[ClipRecord]] = {s: [] for s in SPLITS}
+    for label, videos in classes.items():
+        for video in videos:
+            records[split_of[key(label, video)]].append(ClipRecord(video=str(video), label=label))
+    for split in SPLITS:  # not stratified: say which classes a split lacks
+        absent = [c for c in classes if records[split] and not any(r.label == c for r in records[split])]
+        if absent:
+            print(f"warning: {split} has no clip of {len(absent)} class(es): {', '.join(absent[:5])}{' ...' if len(absent) > 5 else ''}")
+    return records
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--videos", required=True, type=Path, help="folder with one sub-folder of videos per class")
@@ -128,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a video's group is the first match of REGEX in its path inside the class folder "
                              "(e.g. '_g\\d+_', or '^[^/]+/' for one group per sub-folder); "
                              "default: every video is its own group")
+    parser.add_argument("--across-classes", action="store_true",
+                        help="hold out the same groups from every class (one recording filmed in several classes "
+                             "stays in one split); needs --group")
     return parser
 
 
@@ -140,6 +174,8 @@ def main(argv: list[str] | None = None) -> None:
         pattern = re.compile(args.group) if args.group is not None else None
     except re.error as e:
         raise SystemExit(f"error: --group '{args.group}' is not a valid regular expression: {e}") from None
+    if args.across_classes and pattern is None:
+        raise SystemExit("error: --across-classes holds out groups named by --group REGEX: give one")
     root = args.videos.resolve()
     classes = find_classes(root)
 
@@ -150,10 +186,13 @@ def main(argv: list[str] | None = None) -> None:
         if sum(tags):
             print(f"--group '{args.group}' did not match {sum(tags)} of {len(tags)} videos: each is its own group")
 
-    records: dict[str, list[ClipRecord]] = {s: [] for s in SPLITS}
-    for label, videos in classes.items():
-        for split, recs in split_class(label, root / label, videos, args, pattern).items():
-            records[split] += recs
+    if args.across_classes:
+        records = split_across_classes(classes, root, args, pattern)
+    else:
+        records = {s: [] for s in SPLITS}
+        for label, videos in classes.items():
+            for split, recs in split_class(label, root / label, videos, args, pattern).items():
+                records[split] += recs
     # Only non-empty splits are written; order= names the others so a stale one is warned about.
     write_splits(args.out, {s: r for s, r in records.items() if r}, {}, order=SPLITS)
     write_classes(args.out / "classes.txt", list(classes))

@@ -666,6 +666,43 @@ def test_folders_errors(tmp_path, case, options, message):
     assert not (tmp_path / "o").exists()
 
 
+def test_folders_across_classes_holds_out_whole_sources(tmp_path, capsys):
+    """One source video cut into clips of every class (the real-footage benchmark's layout):
+    per class, a source could be in train for one class and in test for another; across
+    classes, each source lies in one split, so test is footage training never saw."""
+    videos = tmp_path / "v"
+    sources = ("bikes", "bunny", "carphone", "megamind", "tree", "vtest")
+    for label in ("zoom_in", "zoom_out", "pan_left"):
+        touch(videos, *[f"{label}/{src}_{k}.mp4" for src in sources for k in range(2)])
+    argv = ["--videos", str(videos), "--group", "^[^_]+", "--val", "0.2", "--test", "0.2"]
+    recipe = load_recipe("folders")
+
+    def split_of_source(out):
+        found: dict[str, set[str]] = {}
+        for split in ("train", "val", "test"):
+            for r in read_manifest(out / f"{split}.jsonl"):
+                found.setdefault(Path(r.video).name.split("_")[0], set()).add(split)
+        return found
+
+    recipe.main([*argv, "--out", str(tmp_path / "across"), "--across-classes"])
+    across = split_of_source(tmp_path / "across")
+    assert set(across) == set(sources) and all(len(s) == 1 for s in across.values()), across
+    assert sorted(next(iter(s)) for s in across.values()) == ["test", "train", "train", "train", "train", "val"]
+    for split in ("train", "val", "test"):  # every source is in every class here, so no class is missing
+        assert {r.label for r in read_manifest(tmp_path / "across" / f"{split}.jsonl")} == {"zoom_in", "zoom_out", "pan_left"}
+    assert "warning" not in capsys.readouterr().out
+    # A source missing from one class changes that class's per-class draw (the default), and a
+    # source may then be in train for one class and in test for another; not across classes.
+    for k in range(2):
+        (videos / "pan_left" / f"vtest_{k}.mp4").unlink()
+    recipe.main([*argv, "--out", str(tmp_path / "per_class"), "--seed", "0"])  # (with seeds 1, 3 and 7 it happens not to)
+    assert any(len(s) > 1 for s in split_of_source(tmp_path / "per_class").values())
+    recipe.main([*argv, "--out", str(tmp_path / "across3"), "--seed", "0", "--across-classes"])
+    assert all(len(s) == 1 for s in split_of_source(tmp_path / "across3").values())
+    with pytest.raises(SystemExit, match="error: --across-classes holds out groups named by --group REGEX"):
+        recipe.main(["--videos", str(videos), "--out", str(tmp_path / "x"), "--across-classes"])
+
+
 def test_folders_real_videos_decode(tmp_path):
     """End to end: encoded videos in class folders -> manifests -> every listed video decodes."""
     import numpy as np
