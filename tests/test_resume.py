@@ -156,14 +156,18 @@ def test_resumed_fit_keeps_its_checkpoint_folder_and_its_best(debug_args, tiny_d
     assert torch.load(folder / "last.ckpt", weights_only=True)["epoch"] == 3
 
 
-def test_a_checkpoint_copied_elsewhere_leaves_the_folders_alone(debug_args, tiny_dataset, tmp_path):
+def test_a_checkpoint_copied_elsewhere_or_another_root_leaves_the_folders_alone(debug_args, tiny_dataset, tmp_path):
     import shutil
 
     from vidrec.training.resume_folder import keep_checkpoint_folder
 
     cli = _fit(debug_args, tmp_path / "run", tiny_dataset, 1)
-    copy = shutil.copy(_last(tmp_path / "run"), tmp_path / "copied.ckpt")
-    fresh = cli_main([*debug_args(tmp_path / "again", tiny_dataset)], run=False)
-    assert keep_checkpoint_folder(fresh.trainer, copy) is None
-    assert all(cb.dirpath is None for cb in fresh.trainer.checkpoint_callbacks)
-    assert keep_checkpoint_folder(fresh.trainer, str(_last(tmp_path / "run"))) == Path(cli.trainer.checkpoint_callback.dirpath).resolve()
+    last = str(_last(tmp_path / "run"))
+    copy = shutil.copy(last, tmp_path / "run" / "copied.ckpt")  # under the root, but not where it was written
+    same_root = cli_main([*debug_args(tmp_path / "run", tiny_dataset)], run=False)
+    assert keep_checkpoint_folder(same_root.trainer, copy) is None
+    assert all(cb.dirpath is None for cb in same_root.trainer.checkpoint_callbacks)
+    other_root = cli_main([*debug_args(tmp_path / "again", tiny_dataset)], run=False)  # the user sends this run elsewhere
+    assert keep_checkpoint_folder(other_root.trainer, last) is None
+    assert all(cb.dirpath is None for cb in other_root.trainer.checkpoint_callbacks)
+    assert keep_checkpoint_folder(same_root.trainer, last) == Path(cli.trainer.checkpoint_callback.dirpath).resolve()

@@ -20,13 +20,19 @@ __all__ = ["keep_checkpoint_folder"]
 def keep_checkpoint_folder(trainer: Trainer, ckpt_path: str | None) -> Path | None:
     """Before ``trainer.fit(ckpt_path=...)``: point every ModelCheckpoint whose folder is still
     to be chosen at the folder the checkpoints of the resumed run were written to, when
-    ``ckpt_path`` is one of them. Returns that folder, or None when nothing changed.
+    ``ckpt_path`` is one of them and that folder lies under this run's output root
+    (``default_root_dir`` or the logger's ``save_dir``). Returns that folder, or None when
+    nothing changed.
 
-    A checkpoint copied elsewhere, or a URL, leaves the folders as Lightning chooses them.
+    A checkpoint copied elsewhere, a URL, or a resumed run given another output root leaves
+    the folders as Lightning chooses them: the user asked for them to go elsewhere.
     """
     if not ckpt_path or "://" in str(ckpt_path) or not Path(ckpt_path).is_file():
         return None
     folder = Path(ckpt_path).resolve().parent
+    roots = [trainer.default_root_dir, *(logger.save_dir for logger in trainer.loggers if logger.save_dir)]
+    if not any(folder.is_relative_to(Path(root).resolve()) for root in roots):
+        return None
     try:
         saved = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True).get("callbacks", {})
     except Exception:  # not a safe-to-load file: Lightning's own restore reports what is wrong with it
