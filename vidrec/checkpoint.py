@@ -8,8 +8,8 @@ a file from the internet cannot run code on the machine that opens it.
 from __future__ import annotations
 
 import os
-import zipfile
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
