@@ -105,16 +105,24 @@ def _export_dynamo(model: nn.Module, examples: tuple[torch.Tensor, ...], path: P
     batch, frames = torch.export.Dim(BATCH_AXIS), torch.export.Dim(FRAMES_AXIS)
     names, _ = _names_and_axes(examples)
     # dynamic_shapes follows forward's parameter names (frames, motion), as the input names do
-    program = torch.onnx.export(
-        model,
-        examples,
-        dynamo=True,
-        input_names=names,
-        output_names=[OUTPUT_NAME],
-        dynamic_shapes={name: {0: batch, 1: frames} for name in names},
-        opset_version=opset,
-        verbose=False,
-    )
+    with warnings.catch_warnings():
+        # torch.export's notes about torch itself, not about this model: a deprecated guard it
+        # calls, nn.LSTM re-assigning its own _flat_weights while traced, and that frames and
+        # motion share the batch and frame axes (as they must). The file is checked against
+        # PyTorch with onnxruntime after export either way (_verify).
+        warnings.filterwarnings("ignore", message="_check_is_size will be removed", category=FutureWarning)
+        warnings.filterwarnings("ignore", message="The tensor attributes .*_flat_weights", category=UserWarning)
+        warnings.filterwarnings("ignore", message=".*The axis name: .* shares the same shape constraints", category=UserWarning)
+        program = torch.onnx.export(
+            model,
+            examples,
+            dynamo=True,
+            input_names=names,
+            output_names=[OUTPUT_NAME],
+            dynamic_shapes={name: {0: batch, 1: frames} for name in names},
+            opset_version=opset,
+            verbose=False,
+        )
     program.save(str(path))
 
 
