@@ -498,3 +498,21 @@ def test_testing_clips_without_labels_or_captions_says_there_is_nothing_to_score
         warnings.simplefilter("always")
         scores = trainer.test(module, dataloaders=labelled, verbose=False)[0]
     assert "test/top1" in scores and not [w for w in caught if "nothing to score" in str(w.message)]
+
+
+def test_test_scores_say_how_many_clips_were_skipped(tmp_path, vocab, read_metrics):
+    """Test scores are over the clips that loaded: test/clips_skipped sits beside them."""
+    import pytorch_lightning as pl
+    from pytorch_lightning.loggers import CSVLogger
+
+    module = _module(vocab, classes=["jump", "run"])
+    items = [_item(0, vocab, 0, "someone jumps"), {"skipped": SkippedClip("gone.mp4", "file not found", "test.jsonl:2"), "index": 1},
+             _item(2, vocab, 1, "a man runs")]
+    batches = torch.utils.data.DataLoader(items, batch_size=3, collate_fn=collate_clips)
+    trainer = pl.Trainer(default_root_dir=tmp_path, logger=CSVLogger(tmp_path), accelerator="cpu", devices=1,
+                         enable_progress_bar=False, enable_model_summary=False)
+    with pytest.warns(UserWarning, match=r"test epoch 0: skipped 1 clip\(s\) that could not be loaded: gone\.mp4: file not found \(test\.jsonl:2\)"):
+        (scores,) = trainer.test(module, dataloaders=batches)
+    assert scores["test/clips_skipped"] == 1.0
+    rows = read_metrics(Path(trainer.logger.log_dir) / "metrics.csv")
+    assert [float(r["test/clips_skipped"]) for r in rows if r.get("test/clips_skipped")] == [1.0]

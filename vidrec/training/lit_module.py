@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import warnings
 from typing import Literal
 
 import numpy as np
@@ -333,12 +334,16 @@ class VidRecModule(pl.LightningModule):
         return out + failed
 
     # -- epoch ends ----------------------------------------------------------------------
-    def _report_skipped(self, stage: str) -> None:
+    def _report_skipped(self, stage: str) -> int:
+        """Warn about the clips this rank skipped in the epoch; returns how many."""
         skipped, self._skipped[stage] = self._skipped[stage], []
         if skipped:
             # Each with its reason and manifest line: a missing file is not a decoding failure.
+            # Every rank warns: under DDP each skips its own clips, which rank 0 never sees.
             named = "; ".join(str(s) for s in skipped[:3]) + (f"; and {len(skipped) - 3} more" if len(skipped) > 3 else "")
-            rank_zero_warn(f"{stage} epoch {self.current_epoch}: skipped {len(skipped)} clip(s) that could not be loaded: {named}")
+            rank = f"rank {self.global_rank}: " if self._world_size() > 1 else ""
+            warnings.warn(f"{rank}{stage} epoch {self.current_epoch}: skipped {len(skipped)} clip(s) that could not be loaded: {named}")
+        return len(skipped)
 
     def on_train_epoch_end(self) -> None:
         self._report_skipped("train")
@@ -418,7 +423,7 @@ class VidRecModule(pl.LightningModule):
                 rank_zero_info(f"vidrec: cosine schedule stretched to {self.trainer.max_epochs} epochs on resume")
 
     def _eval_epoch_end(self, stage: Literal["val", "test"]) -> None:
-        self._report_skipped(stage)
+        skipped = self._report_skipped(stage)
         samples, self._captions[stage] = self._captions[stage], []
         if self.trainer.sanity_checking:
             # Lightning resets logged metrics after the sanity check, but not this one: without
@@ -460,6 +465,10 @@ class VidRecModule(pl.LightningModule):
             mean_class = mean_class_accuracy(matrix)
             if mean_class is not None:
                 self.log(f"{stage}/mean_class_acc", mean_class)
+        if stage == "test" and (matrix is not None or scored):
+            # The scores are over the clips that loaded: say beside them how many did not. (Both
+            # conditions are the same on every rank: the matrix is synced, the captions gathered.)
+            self.log("test/clips_skipped", float(skipped), reduce_fx="sum", sync_dist=self._world_size() > 1)
         if stage == "test" and matrix is None and not scored:
             rank_zero_warn(
                 "test: no test clip has a label or reference captions, so there is nothing to score "
