@@ -99,21 +99,29 @@ def held_out_counts(groups: int, val: float, test: float) -> tuple[int, int] | N
     return n_val, n_test
 
 
+def draw_splits(groups, args) -> dict | None:
+    """Group -> "train" | "val" | "test": the groups sorted (so the same seed gives the same
+    split), shuffled with ``--seed``, the first ones held out; None when there are too few."""
+    order = sorted(groups)
+    random.Random(args.seed).shuffle(order)
+    counts = held_out_counts(len(order), args.val, args.test)
+    if counts is None:
+        return None
+    n_val, n_test = counts
+    return {g: "test" if i < n_test else "val" if i < n_test + n_val else "train" for i, g in enumerate(order)}
+
+
 def split_class(label: str, folder: Path, videos: list[Path], args, pattern) -> dict[str, list[ClipRecord]]:
     """One class's videos -> records per split, whole groups at a time."""
     by_group: dict[tuple[int, str], list[Path]] = {}
     for video in videos:
         by_group.setdefault(group_key(video, folder, pattern), []).append(video)
-    groups = sorted(by_group)  # sorted before shuffling: the same seed gives the same split
-    random.Random(args.seed).shuffle(groups)
-    counts = held_out_counts(len(groups), args.val, args.test)
-    if counts is None:
+    split_of = draw_splits(by_group, args)
+    if split_of is None:
         held = [s for s, f in (("val", args.val), ("test", args.test)) if f > 0]
-        print(f"warning: class {label!r} has {len(groups)} group(s), too few to split: all go to train "
+        print(f"warning: class {label!r} has {len(by_group)} group(s), too few to split: all go to train "
               f"(it is absent from {' and '.join(held)})")
-        counts = (0, 0)
-    n_val, n_test = counts
-    split_of = {g: "test" if i < n_test else "val" if i < n_test + n_val else "train" for i, g in enumerate(groups)}
+        split_of = dict.fromkeys(by_group, "train")
     records: dict[str, list[ClipRecord]] = {s: [] for s in SPLITS}
     for video in videos:  # in file order, not shuffled order, so manifests read like the folder
         records[split_of[group_key(video, folder, pattern)]].append(ClipRecord(video=str(video), label=label))
@@ -129,14 +137,11 @@ def split_across_classes(classes: dict[str, list[Path]], root: Path, args, patte
         tag, name = group_key(video, root / label, pattern)
         return (tag, name) if tag == 0 else (tag, f"{label}/{name}")
 
-    groups = sorted({key(label, v) for label, videos in classes.items() for v in videos})
-    random.Random(args.seed).shuffle(groups)
-    counts = held_out_counts(len(groups), args.val, args.test)
-    if counts is None:
+    groups = {key(label, v) for label, videos in classes.items() for v in videos}
+    split_of = draw_splits(groups, args)
+    if split_of is None:
         raise SystemExit(f"error: --across-classes found {len(groups)} group(s) in all, too few to give "
                          "train and each held-out split one")
-    n_val, n_test = counts
-    split_of = {g: "test" if i < n_test else "val" if i < n_test + n_val else "train" for i, g in enumerate(groups)}
     records: dict[str, list[ClipRecord]] = {s: [] for s in SPLITS}
     for label, videos in classes.items():
         for video in videos:
