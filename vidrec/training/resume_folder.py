@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from pytorch_lightning import Trainer
+
+from vidrec.checkpoint import CheckpointError, read_checkpoint
 
 __all__ = ["keep_checkpoint_folder"]
 
@@ -34,8 +35,8 @@ def keep_checkpoint_folder(trainer: Trainer, ckpt_path: str | None) -> Path | No
     if not any(folder.is_relative_to(Path(root).resolve()) for root in roots):
         return None
     try:
-        saved = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True).get("callbacks", {})
-    except Exception:  # not a safe-to-load file: Lightning's own restore reports what is wrong with it
+        saved = read_checkpoint(ckpt_path, tensors=False).get("callbacks", {})
+    except CheckpointError:  # not a usable checkpoint: Lightning's own restore reports what is wrong with it
         return None
     # Callback states are keyed by class and settings; ModelCheckpoint's holds its folder, as
     # it was given (runs/custom/... under a relative default_root_dir). Lightning restores the
