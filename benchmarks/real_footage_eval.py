@@ -13,6 +13,8 @@ class's words and none of its reversed partner's.
 ``views``/``crops``), every setting on the same trained model; the first one is the run's
 ``seen``/``unseen`` (and ``summary``), each one under ``tests`` and ``summary_by_test``.
 ``--reuse`` scores a fold's existing checkpoint under ``--out`` instead of training it again.
+``--test-data DIR`` scores on DIR's test manifests: the same folds rendered otherwise (``python -m
+benchmarks.real_footage --frames 64``: 8-second clips), for a model trained on clips of another length.
 
 ``--without-labels`` trains on the captions alone, as from an MSR-VTT-format manifest whose
 category does not name the direction: the train and val manifests are copied without their
@@ -137,9 +139,11 @@ def test_setting(text: str) -> tuple[int, int]:
 
 def run_fold(
     data: Path, config: str, fold: int, seed: int, out: Path, extra: list[str],
-    tests: Sequence[tuple[int, int]] = ((1, 1),), reuse: bool = False, labels: bool = True,
+    tests: Sequence[tuple[int, int]] = ((1, 1),), reuse: bool = False, labels: bool = True, test_data: Path | None = None,
 ) -> dict:
+    """Train fold ``fold`` on ``data`` (unless ``reuse``) and score it on ``test_data``'s (default ``data``'s) test manifests."""
     root = out / f"fold{fold}_seed{seed}"
+    test_data = test_data or data
     train, val = data / f"fold{fold}_train.jsonl", data / f"fold{fold}_val.jsonl"
     if not labels:
         train = without_labels(train, out / "without_labels" / train.name)
@@ -164,8 +168,8 @@ def run_fold(
     scores = {}
     for views, crops in tests:  # the same trained model under each test protocol
         predictor = Predictor.from_checkpoint(ckpt, device="cpu", views=views, crops=crops)
-        scores[f"{views}x{crops}"] = {"seen": asdict(score(predictor, data / f"fold{fold}_test_seen.jsonl")),
-                                      "unseen": asdict(score(predictor, data / f"fold{fold}_test_unseen.jsonl"))}
+        scores[f"{views}x{crops}"] = {"seen": asdict(score(predictor, test_data / f"fold{fold}_test_seen.jsonl")),
+                                      "unseen": asdict(score(predictor, test_data / f"fold{fold}_test_unseen.jsonl"))}
     first = scores[f"{tests[0][0]}x{tests[0][1]}"]
     return {"fold": fold, "seed": seed, "checkpoint": str(ckpt), **first, "tests": scores}
 
@@ -196,15 +200,19 @@ def main(argv: list[str] | None = None) -> dict:
                    help="test views x crops to score each checkpoint with (default 1x1)")
     p.add_argument("--reuse", action="store_true", help="score a fold's existing checkpoint under --out, do not train it again")
     p.add_argument("--without-labels", action="store_true", help="train on the captions alone (no action head)")
+    p.add_argument("--test-data", help="score on this folder's test manifests instead of --data's: the same folds rendered "
+                   "otherwise (real_footage --frames 64), to test on clips unlike the training ones (result_<folder>.json)")
     # Anything else is handed to train.py, e.g. --model.temporal mean
     args, extra = p.parse_known_args(argv)
-    runs = [run_fold(Path(args.data), args.config, f, s, Path(args.out), extra, args.test, args.reuse, not args.without_labels)
+    test_data = Path(args.test_data) if args.test_data else None
+    runs = [run_fold(Path(args.data), args.config, f, s, Path(args.out), extra, args.test, args.reuse, not args.without_labels, test_data)
             for f in args.folds for s in args.seeds]
     result = {"config": args.config, "extra": extra, "runs": runs, "summary": summary(runs), "summary_by_test": summary_by_test(runs)}
     print(json.dumps(result["summary_by_test"] if len(args.test) > 1 else result["summary"], indent=1))
     print("\n".join(by_source_table(runs)))
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / "result.json").write_text(json.dumps(result, indent=1))
+    name = f"result_{test_data.name}.json" if test_data else "result.json"  # a training run's result.json is kept
+    (Path(args.out) / name).write_text(json.dumps(result, indent=1))
     return result
 
 

@@ -142,6 +142,11 @@ def test_eval_scores_the_checkpoint_its_own_run_trained(tmp_path, monkeypatch):
     assert reused["checkpoint"] == second["checkpoint"]
     assert {key.split("/")[0] for key in reused["unseen"]["by_source"]} == {"a"}  # fold 0 holds out source a
     assert sum(n for _, _, n in reused["unseen"]["by_source"].values()) == reused["unseen"]["clips"]
+    # --test-data: the same checkpoint scored on the folds rendered otherwise (longer clips, more of them)
+    rf.build(tmp_path / "rf12", per_pair=(1, 1, 2), num_frames=12, size=32, sources=sources, folds=(("a",), ("b",)))
+    longer = run_fold(tmp_path / "rf", config, 0, 0, out, [], reuse=True, test_data=tmp_path / "rf12")
+    assert longer["checkpoint"] == second["checkpoint"]
+    assert reused["unseen"]["clips"] == 2 * len(rf.PAIRS) * 3 and longer["unseen"]["clips"] == 2 * len(rf.PAIRS) * 4
 
     # captions alone: no action head, so no top-1; the captions are still scored
     alone = run_fold(tmp_path / "rf", config, 0, 0, tmp_path / "alone", ["--trainer.max_epochs", "1"], labels=False)

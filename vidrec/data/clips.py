@@ -19,9 +19,9 @@ import numpy as np
 import torch
 
 from vidrec.data.decode import Backend, VideoDecodeError, VideoReader, open_video, read_sampled
-from vidrec.data.motion import MotionInput, motion_input, reads_frames
+from vidrec.data.motion import MotionInput, motion_input, motion_input_between, reads_frames
 from vidrec.data.motion_tensors import as_motion_tensor
-from vidrec.data.sampling import Strategy, sample_indices, view_indices
+from vidrec.data.sampling import Strategy, motion_pair_indices, sample_indices, view_indices
 from vidrec.data.transforms import Normalization, eval_transform, to_video_tensor
 
 __all__ = [
@@ -40,7 +40,9 @@ class ClipSpec:
     ``backend`` the video decoder (None: the best one installed, ``default_backend()``, so a
     checkpoint does not tie itself to a decoder the deploying machine may lack); ``motion``
     the motion input computed from the sampled frames (``vidrec.data.motion``), linked from
-    the model's setting.
+    the model's setting; ``motion_gap`` where that motion is measured: 0 between consecutive
+    sampled frames (a step that grows with the video's length), g > 0 from each sampled frame
+    to the frame g later (``sampling.motion_pair_indices``: the same short step in any video).
     """
 
     num_frames: int = 8
@@ -50,6 +52,11 @@ class ClipSpec:
     resize: int | None = None
     backend: Backend | None = None
     motion: MotionInput = "none"
+    motion_gap: int = 0  # 0: what checkpoints saved before the setting existed were trained with
+
+    def __post_init__(self):
+        if self.motion_gap < 0:
+            raise ValueError(f"motion_gap must be 0 (between sampled frames) or a number of frames > 0, got {self.motion_gap}")
 
     @classmethod
     def from_hparams(cls, hparams: Mapping) -> "ClipSpec":
@@ -144,22 +151,49 @@ def read_clip(
     if indices is None:
         # Sampled from the frame count; if the container over-reported it, sampled again from
         # the true count (found when a requested frame failed to decode).
-        frames = read_sampled(reader, lambda n: clip_indices(reader, spec, start=start, end=end, train=train, rng=rng).tolist())
+        frames, pairs = _decode(reader, spec, lambda n: clip_indices(reader, spec, start=start, end=end, train=train, rng=rng).tolist())
     else:
-        frames = reader.get_frames([int(i) for i in indices])  # (T, H, W, 3) uint8
-    return _model_ready(frames, spec, transform)
+        frames, pairs = _decode(reader, spec, lambda n: [int(i) for i in indices])  # (T, H, W, 3) uint8
+    return _model_ready(frames, spec, transform, pairs)
 
 
-def _model_ready(frames: np.ndarray, spec: ClipSpec, transform: Callable) -> Clip:
+def _decode(
+    reader: VideoReader, spec: ClipSpec, sample: Callable[[int], Sequence[int]]
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    """The frames at ``sample(n)``, uint8 (K, H, W, 3), and with a ``motion_gap`` the frame pairs
+    ``(before, after)`` (K, H, W, 3) each that their motion is measured between (None without).
+
+    One ``read_sampled`` call decodes every frame once, sampled and partner frames together,
+    so a container that over-reported its length resamples both from the true count.
+    """
+    if not (reads_frames(spec.motion) and spec.motion_gap):
+        return read_sampled(reader, sample), None
+    plan = {}
+
+    def with_partners(n: int) -> list[int]:
+        sampled = np.asarray(sample(n), dtype=np.int64)  # (K,)
+        before, after = motion_pair_indices(sampled, n, spec.motion_gap)  # (K,) each
+        wanted, plan["rows"] = np.unique(np.concatenate([sampled, before, after]), return_inverse=True)
+        return wanted.tolist()
+
+    decoded = read_sampled(reader, with_partners)  # (unique frames, H, W, 3)
+    frames, before, after = np.split(decoded[plan["rows"]], 3)  # (K, H, W, 3) each
+    return frames, (before, after)
+
+
+def _model_ready(
+    frames: np.ndarray, spec: ClipSpec, transform: Callable, pairs: tuple[np.ndarray, np.ndarray] | None = None
+) -> Clip:
     """Decoded uint8 (T, H, W, 3) -> ``Clip``: the frames transformed, and the spec's motion input
-    computed between these T frames (so it is the same whoever decoded them: one clip or one view).
+    computed between these T frames, or between the T frame ``pairs`` of a ``motion_gap`` (so it is
+    the same whoever decoded them: one clip or one view).
 
     A cropping ``transform`` (``three_crop_transform``) gives C crops of each: frames and flow
     images (C, T, 3, S, S), the same crop of both; flow statistics are of the whole frame (the
     one-crop clip's are too: they are computed before any transform), repeated per crop (C, T, 63).
     A flip in ``transform`` flips the motion input with the frames (``motion_tensors``).
     """
-    motion = motion_input(frames, spec.motion)
+    motion = motion_input(frames, spec.motion) if pairs is None else motion_input_between(*pairs, spec.motion)
     if motion is None:
         return Clip(transform(to_video_tensor(frames)).as_subclass(torch.Tensor))  # (T, 3, S, S)
     # One call: the motion input gets the frames' random crop and flip, and stays the motion of
@@ -207,16 +241,20 @@ def read_views(
             return read_views(reader, spec, transform, views, start=start, end=end)
     T = spec.num_frames
     reader = video
-    decoded = read_sampled(reader, lambda n: clip_indices(reader, spec, start=start, end=end, views=views).reshape(-1).tolist())  # (V*T, H, W, 3)
+    decoded, pairs = _decode(reader, spec, lambda n: clip_indices(reader, spec, start=start, end=end, views=views).reshape(-1).tolist())  # (V*T, H, W, 3)
     if not reads_frames(spec.motion):  # frames only: all views through the transform in one call
         frames = transform(to_video_tensor(decoded)).as_subclass(torch.Tensor)  # (V*T, 3, S, S) or (C, V*T, 3, S, S)
         if frames.ndim == 4:
             return Clip(frames.reshape(views, T, *frames.shape[1:]))
         crops = frames.shape[0]
         return Clip(frames.reshape(crops, views, T, *frames.shape[2:]).transpose(0, 1).reshape(views * crops, T, *frames.shape[2:]))
-    # Motion runs between consecutive frames of one clip: view v's is computed from its own T
-    # frames alone, exactly what read_clip gives for that view's indices (not across views).
-    clips = [_model_ready(decoded[v * T : (v + 1) * T], spec, transform) for v in range(views)]
+    # Motion belongs to one clip: view v's is computed from its own T frames (or frame pairs)
+    # alone, exactly what read_clip gives for that view's indices (never across views).
+    clips = []
+    for v in range(views):
+        rows = slice(v * T, (v + 1) * T)  # view v's T rows of (V*T, ...)
+        view_pairs = None if pairs is None else (pairs[0][rows], pairs[1][rows])
+        clips.append(_model_ready(decoded[rows], spec, transform, view_pairs))
     cropped = clips[0].frames.ndim == 5  # each view came back as (C, T, ...): crops
     frames = torch.stack([c.frames for c in clips])  # (V, [C,] T, 3, S, S)
     motion = torch.stack([c.motion for c in clips])  # (V, [C,] T, ...)

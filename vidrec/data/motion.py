@@ -23,10 +23,15 @@ __all__ = [
     "reads_frames",
     "FLOW_STATS_DIM",
     "motion_input",
+    "motion_input_between",
     "frame_differences",
     "optical_flow",
+    "optical_flow_between",
+    "flow_statistics",
+    "flow_statistics_between",
     "flow_to_image",
     "flow_images",
+    "flow_images_between",
     "feature_differences",
     "grid_pool",
     "motion_descriptor",
@@ -62,6 +67,14 @@ def _check_frames(frames: np.ndarray) -> None:
         raise ValueError(f"need at least 2 frames for motion, got {frames.shape[0]}")
 
 
+def _check_pairs(before: np.ndarray, after: np.ndarray) -> None:
+    for name, x in (("before", before), ("after", after)):
+        if x.ndim != 4 or x.shape[-1] != 3 or x.dtype != np.uint8:
+            raise ValueError(f"{name} frames must be uint8 (N, H, W, 3), got {x.dtype} {x.shape}")
+    if before.shape != after.shape or before.shape[0] < 1:
+        raise ValueError(f"need one or more frame pairs of one shape, got {before.shape} and {after.shape}")
+
+
 def frame_differences(frames: np.ndarray, gain: float = 2.0) -> np.ndarray:
     """``frames`` uint8 (T, H, W, 3) -> uint8 (T-1, H, W, 3): ``128 + gain * (f[t+1] - f[t])``.
 
@@ -80,20 +93,28 @@ def optical_flow(frames: np.ndarray, method: FlowMethod = "dis") -> np.ndarray:
     ``[..., 1]`` vertical (positive = down). ``dis`` is OpenCV's DIS at its ultrafast
     preset (about 1 ms per 112 px pair on one core); ``farneback`` is the older, slower one.
     """
+    _check_frames(frames)
+    return optical_flow_between(frames[:-1], frames[1:], method)
+
+
+def optical_flow_between(before: np.ndarray, after: np.ndarray, method: FlowMethod = "dis") -> np.ndarray:
+    """Dense optical flow from ``before[n]`` to ``after[n]``: uint8 (N, H, W, 3) twice -> float32 (N, H, W, 2).
+
+    ``optical_flow`` for frame pairs that are not consecutive in one array (each sampled frame
+    and the frame a fixed gap after it, ``motion_input_between``).
+    """
     import cv2
 
-    _check_frames(frames)
-    gray = [cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in frames]
+    _check_pairs(before, after)
+    gray = lambda f: cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY)  # noqa: E731
     if method == "dis":
         dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
-        flows = [dis.calc(a, b, None) for a, b in zip(gray[:-1], gray[1:])]
+        flows = [dis.calc(gray(a), gray(b), None) for a, b in zip(before, after)]
     elif method == "farneback":
-        flows = [
-            cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0) for a, b in zip(gray[:-1], gray[1:])
-        ]
+        flows = [cv2.calcOpticalFlowFarneback(gray(a), gray(b), None, 0.5, 3, 15, 3, 5, 1.2, 0) for a, b in zip(before, after)]
     else:
         raise ValueError(f"unknown flow method {method!r}; expected 'dis' or 'farneback'")
-    return np.stack(flows).astype(np.float32)  # (T-1, H, W, 2)
+    return np.stack(flows).astype(np.float32)  # (N, H, W, 2)
 
 
 def flow_to_image(flow: np.ndarray, scale: float | None = None) -> np.ndarray:
@@ -114,6 +135,11 @@ def flow_to_image(flow: np.ndarray, scale: float | None = None) -> np.ndarray:
 def flow_images(frames: np.ndarray, method: FlowMethod = "dis", scale: float | None = None) -> np.ndarray:
     """uint8 (T, H, W, 3) frames -> uint8 (T-1, H, W, 3) flow images for a frozen CNN."""
     return flow_to_image(optical_flow(frames, method), scale)
+
+
+def flow_images_between(before: np.ndarray, after: np.ndarray, method: FlowMethod = "dis") -> np.ndarray:
+    """``flow_images`` from ``before[n]`` to ``after[n]``: uint8 (N, H, W, 3) twice -> uint8 (N, H, W, 3)."""
+    return flow_to_image(optical_flow_between(before, after, method))
 
 
 def feature_differences(features, pad: bool = False):
@@ -156,11 +182,16 @@ def motion_descriptor(frames: np.ndarray, grid: int = 3, method: FlowMethod = "d
     (a few ms per 8-frame clip at 112 px) and no network, and it is the same for any source
     that moves the same way — which is what the direction classes need.
     """
-    flow = optical_flow(frames, method)  # (T-1, H, W, 2) px
+    _check_frames(frames)
+    return _grid_motion(optical_flow(frames, method), frames[:-1], frames[1:], grid)
+
+
+def _grid_motion(flow: np.ndarray, before: np.ndarray, after: np.ndarray, grid: int) -> np.ndarray:
+    """``motion_descriptor`` of N frame pairs and their flow (N, H, W, 2) -> float32 (N, 6 * grid^2)."""
     mag = np.linalg.norm(flow, axis=-1, keepdims=True)
-    f = np.concatenate([flow, mag], axis=-1) * (100.0 / frames.shape[2])  # (T-1, H, W, 3)
-    d = (frames[1:].astype(np.float32) - frames[:-1].astype(np.float32)) * (100.0 / 255.0)  # (T-1, H, W, 3)
-    return np.concatenate([grid_pool(f, grid), grid_pool(d, grid)], axis=1)  # (T-1, 6*grid^2)
+    f = np.concatenate([flow, mag], axis=-1) * (100.0 / before.shape[2])  # (N, H, W, 3)
+    d = (after.astype(np.float32) - before.astype(np.float32)) * (100.0 / 255.0)  # (N, H, W, 3)
+    return np.concatenate([grid_pool(f, grid), grid_pool(d, grid)], axis=1)  # (N, 6*grid^2)
 
 
 def camera_motion(frames: np.ndarray, method: FlowMethod = "dis", step: int = 4) -> np.ndarray:
@@ -173,17 +204,23 @@ def camera_motion(frames: np.ndarray, method: FlowMethod = "dis", step: int = 4)
     ``motion_descriptor``. Six numbers describe a pan or a zoom whatever is being filmed,
     which is why they transfer to footage never seen in training.
     """
-    flow = optical_flow(frames, method)[:, ::step, ::step]  # (T-1, h, w, 2), subsampled
+    _check_frames(frames)
+    return _camera_fit(optical_flow(frames, method), frames[:-1], frames[1:], step)
+
+
+def _camera_fit(flow: np.ndarray, before: np.ndarray, after: np.ndarray, step: int = 4) -> np.ndarray:
+    """``camera_motion`` of N frame pairs and their flow (N, H, W, 2) -> float32 (N, 9)."""
+    flow = flow[:, ::step, ::step]  # (N, h, w, 2), subsampled
     n, h, w = flow.shape[:3]
     ys, xs = np.meshgrid(np.linspace(-1, 1, h), np.linspace(-1, 1, w), indexing="ij")
     design = np.stack([np.ones(h * w), xs.ravel(), ys.ravel()], axis=1)  # (h*w, 3)
     pinv = np.linalg.pinv(design)  # (3, h*w)
-    coef = np.einsum("kp,npc->nkc", pinv, flow.reshape(n, h * w, 2))  # (T-1, 3, 2): rows 1, x, y
+    coef = np.einsum("kp,npc->nkc", pinv, flow.reshape(n, h * w, 2))  # (N, 3, 2): rows 1, x, y
     tx, ty = coef[:, 0, 0], coef[:, 0, 1]
     a00, a01, a10, a11 = coef[:, 1, 0], coef[:, 2, 0], coef[:, 1, 1], coef[:, 2, 1]
-    geo = np.stack([tx, ty, a00 + a11, a10 - a01, a00 - a11, a01 + a10], axis=1) * (100.0 / frames.shape[2])
-    colour = (frames[1:].astype(np.float32) - frames[:-1].astype(np.float32)).mean(axis=(1, 2)) * (100.0 / 255.0)
-    return np.concatenate([geo, colour], axis=1).astype(np.float32)  # (T-1, 9)
+    geo = np.stack([tx, ty, a00 + a11, a10 - a01, a00 - a11, a01 + a10], axis=1) * (100.0 / before.shape[2])
+    colour = (after.astype(np.float32) - before.astype(np.float32)).mean(axis=(1, 2)) * (100.0 / 255.0)
+    return np.concatenate([geo, colour], axis=1).astype(np.float32)  # (N, 9)
 
 
 FLOW_STATS_DIM = 6 * 3 * 3 + 9  # motion_descriptor on a 3x3 grid + camera_motion
@@ -232,9 +269,14 @@ def mirror_flow_statistics(stats):
 
 def flow_statistics(frames: np.ndarray, method: FlowMethod = "dis") -> np.ndarray:
     """``motion_descriptor`` (3x3 grid) and ``camera_motion`` of one flow pass: uint8 (T, H, W, 3) -> float32 (T-1, 63)."""
-    grid = motion_descriptor(frames, 3, method)  # (T-1, 54)
-    camera = camera_motion(frames, method)  # (T-1, 9)
-    return np.concatenate([grid, camera], axis=1)
+    _check_frames(frames)
+    return flow_statistics_between(frames[:-1], frames[1:], method)
+
+
+def flow_statistics_between(before: np.ndarray, after: np.ndarray, method: FlowMethod = "dis") -> np.ndarray:
+    """``flow_statistics`` from ``before[n]`` to ``after[n]``: uint8 (N, H, W, 3) twice -> float32 (N, 63)."""
+    flow = optical_flow_between(before, after, method)  # (N, H, W, 2), shared by both parts
+    return np.concatenate([_grid_motion(flow, before, after, 3), _camera_fit(flow, before, after)], axis=1)
 
 
 def _small(frames: np.ndarray) -> np.ndarray:
@@ -272,3 +314,23 @@ def motion_input(frames: np.ndarray, kind: MotionInput) -> np.ndarray | None:
     else:
         raise ValueError(f"unknown motion input {kind!r}; expected none, feature_diff, flow or flow_stats")
     return first if steps is None else np.concatenate([first, steps], axis=0)
+
+
+def motion_input_between(before: np.ndarray, after: np.ndarray, kind: MotionInput) -> np.ndarray | None:
+    """The data-side motion input from ``before[t]`` to ``after[t]`` for each of a clip's T steps.
+
+    With ``ClipSpec.motion_gap`` the pair of step t is sampled frame t and the frame a fixed
+    number of frames after it (``sampling.motion_pair_indices``), so the motion is measured over
+    the same short time in a 2-second clip and a 2-minute video, as two-stream networks take
+    their flow from neighbouring frames. Between sampled frames (``motion_input``) the step
+    grows with the video's length: on a long video consecutive samples are seconds apart, too far
+    for flow to follow what moved. uint8 (T, H, W, 3) twice -> ``flow``: uint8 (T, H, W, 3) flow
+    images; ``flow_stats``: float32 (T, 63). ``none`` and ``feature_diff``: None.
+    """
+    if not reads_frames(kind):
+        return None
+    if kind == "flow":
+        return flow_images_between(before, after)  # (T, H, W, 3)
+    if kind == "flow_stats":
+        return flow_statistics_between(_small(before), _small(after))  # (T, 63)
+    raise ValueError(f"unknown motion input {kind!r}; expected none, feature_diff, flow or flow_stats")

@@ -18,6 +18,7 @@ __all__ = [
     "multi_clip_indices",
     "view_indices",
     "sample_indices",
+    "motion_pair_indices",
     "Strategy",
 ]
 
@@ -135,3 +136,20 @@ def sample_indices(
     if strategy == "dense":
         return dense_clip_indices(n, num_frames, stride, train, rng)
     raise ValueError(f"unknown sampling strategy {strategy!r}; expected segment, uniform or dense")
+
+
+def motion_pair_indices(indices: np.ndarray, n: int, gap: int) -> tuple[np.ndarray, np.ndarray]:
+    """The frame pair whose motion goes with each sampled frame: ``(before, after)``, int64 like ``indices``.
+
+    Frame i pairs with the frame ``gap`` later, ``(i, i + gap)``; near the end of the video,
+    where there is none, with the one ``gap`` earlier, ``(i - gap, i)``. So every pair runs
+    forward in file order and holds the sampled frame itself, and a video shorter than the gap
+    gives its whole length (one frame: the frame twice, no motion).
+    """
+    if gap <= 0:
+        raise ValueError(f"gap must be positive, got {gap}")
+    i = np.asarray(indices, dtype=np.int64)
+    fits = i + gap <= n - 1
+    before = np.where(fits, i, np.maximum(i - gap, 0))
+    after = np.where(fits, i + gap, i)
+    return before, after

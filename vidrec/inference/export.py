@@ -236,14 +236,17 @@ def export_onnx(
     examples: tuple[torch.Tensor, ...] = (example,)
     motion_doc = None
     if reads_frames(net.motion):  # the data-side motion input, computed outside the graph
+        gap = ckpt.clip.motion_gap
+        computed = (f"vidrec.data.motion.motion_input(uint8 frames (T, H, W, 3), '{net.motion}')" if not gap else
+                    f"vidrec.data.motion.motion_input_between(before, after, '{net.motion}'), uint8 (T, H, W, 3) each: "
+                    f"the frames at vidrec.data.sampling.motion_pair_indices(sampled indices, frame count, {gap})")
         if net.motion == "flow_stats":
             examples += (torch.randn(2, example.shape[1], FLOW_STATS_DIM),)
-            motion_doc = (f"{MOTION_NAME}: float32 (batch, frames, {FLOW_STATS_DIM}) flow statistics of the sampled "
-                          "frames, vidrec.data.motion.motion_input(uint8 frames (T, H, W, 3), 'flow_stats'), before any crop")
+            motion_doc = f"{MOTION_NAME}: float32 (batch, frames, {FLOW_STATS_DIM}) flow statistics, {computed}, before any crop"
         else:
             examples += (torch.randn_like(example),)
             motion_doc = (f"{MOTION_NAME}: float32 (batch, frames, 3, {height}, {width}) flow images, "
-                          "vidrec.data.motion.motion_input(uint8 frames (T, H, W, 3), 'flow'), cropped and normalised as the frames")
+                          f"{computed}, cropped and normalised as the frames")
 
     out_path.parent.mkdir(parents=True, exist_ok=True)
     props = {

@@ -1,0 +1,136 @@
+"""``motion_gap``: the motion input measured from each sampled frame to the frame a fixed gap
+later, so a clip's motion steps mean the same thing in a short clip and in a long video."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from vidrec.checkpoint import load_checkpoint
+from vidrec.data.clips import ClipSpec, clip_indices, read_clip, read_views
+from vidrec.data.datasets import ClipDataset
+from vidrec.data.decode import open_video
+from vidrec.data.manifest import read_manifest
+from vidrec.data.motion import FLOW_STATS_DIM, flow_statistics, flow_statistics_between, motion_input_between
+from vidrec.data.sampling import motion_pair_indices
+from vidrec.data.transforms import IMAGENET
+from vidrec.inference.predictor import Predictor
+from vidrec.training.cli import cli_main
+from vidrec.training.features import store_key
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+TX = FLOW_STATS_DIM - 9  # camera_motion's pan x, % of the frame width per step
+
+
+def _scene(width: int, seed: int = 0) -> np.ndarray:
+    """A smooth random texture DIS flow can follow: uint8 (96, width, 3)."""
+    import cv2
+
+    noise = cv2.GaussianBlur(np.random.default_rng(seed).random((96, width, 3)).astype(np.float32), (0, 0), 3)
+    return ((noise - noise.min()) / (noise.max() - noise.min()) * 255).astype(np.uint8)
+
+
+def _pan(frames: int, speed: int = 1) -> np.ndarray:
+    """The camera pans right by ``speed`` px per frame, so the content moves left: (frames, 96, 96, 3)."""
+    scene = _scene(96 + speed * frames)
+    return np.stack([scene[:, speed * t : speed * t + 96] for t in range(frames)])
+
+
+def test_pairs_run_forward_from_each_sampled_frame_and_back_from_the_end():
+    before, after = motion_pair_indices(np.array([0, 5, 8, 9]), n=10, gap=2)
+    assert before.tolist() == [0, 5, 6, 7] and after.tolist() == [2, 7, 8, 9]
+    assert (after - before == 2).all()
+    # A video shorter than the gap: its whole length; one frame: the frame with itself.
+    assert [x.tolist() for x in motion_pair_indices(np.array([0, 1, 2]), n=3, gap=4)] == [[0, 0, 0], [0, 1, 2]]
+    assert [x.tolist() for x in motion_pair_indices(np.array([0]), n=1, gap=1)] == [[0], [0]]
+    with pytest.raises(ValueError, match="gap must be positive"):
+        motion_pair_indices(np.array([0]), n=5, gap=0)
+    with pytest.raises(ValueError, match="motion_gap must be 0"):
+        ClipSpec(motion_gap=-1)
+
+
+def test_between_consecutive_frames_it_is_the_flow_statistics_of_the_clip():
+    frames = _pan(6, speed=2)
+    assert np.array_equal(flow_statistics_between(frames[:-1], frames[1:]), flow_statistics(frames))
+    still = np.repeat(frames[:1], 3, axis=0)
+    assert np.abs(motion_input_between(still, still, "flow_stats")).max() < 1e-3  # a static video: ~0
+    images = motion_input_between(still, still, "flow")
+    assert images.shape == still.shape and np.abs(images.astype(int) - 128).max() <= 1  # grey: no motion
+    assert motion_input_between(still, still, "none") is None
+    with pytest.raises(ValueError, match="one shape"):
+        flow_statistics_between(frames[:2], frames[:3])
+
+
+def test_read_clip_measures_every_step_over_the_gap_from_the_decoded_pairs(tmp_path, make_video):
+    frames = _pan(40, speed=1)
+    video = make_video(tmp_path / "pan.avi", frames)
+    spec = ClipSpec(num_frames=8, frame_size=32, motion="flow_stats", motion_gap=3)
+    clip = read_clip(video, spec, spec.eval_transform(IMAGENET))
+    assert clip.frames.shape == (8, 3, 32, 32) and clip.motion.shape == (8, FLOW_STATS_DIM)
+    # Every step has motion, the first too (between sampled frames it is zero: nothing before it).
+    assert (clip.motion[:, TX] < 0).all()
+    # Exactly the statistics of the frames at the pairs' indices, decoded on their own.
+    with open_video(video) as reader:
+        indices = clip_indices(reader, spec)
+        before, after = motion_pair_indices(indices, reader.num_frames, 3)
+        expected = flow_statistics_between(reader.get_frames(before.tolist()), reader.get_frames(after.tolist()))
+        sampled = read_clip(reader, ClipSpec(num_frames=8, frame_size=32), spec.eval_transform(IMAGENET)).frames
+    np.testing.assert_allclose(clip.motion.numpy(), expected, atol=1e-5)
+    assert torch.equal(clip.frames, sampled)  # the frames are the sampled ones, not their partners
+
+
+def test_with_a_gap_a_long_video_moves_as_fast_as_a_short_one(tmp_path, make_video):
+    """The same pan speed in a 16-frame clip and a 64-frame video: between sampled frames the long
+    video's steps are 4x larger (a model trained on short clips has never seen them); with a gap
+    they are the same."""
+    short, long = make_video(tmp_path / "short.avi", _pan(16)), make_video(tmp_path / "long.avi", _pan(64))
+    speed = {}
+    for gap in (0, 1):
+        spec = ClipSpec(num_frames=8, frame_size=32, motion="flow_stats", motion_gap=gap)
+        for name, video in (("short", short), ("long", long)):
+            motion = read_clip(video, spec, spec.eval_transform(IMAGENET)).motion
+            speed[name, gap] = -motion[1:, TX].mean().item()  # steps 1.. (step 0 is zero without a gap)
+    assert speed["long", 0] > 3 * speed["short", 0]
+    assert speed["long", 1] == pytest.approx(speed["short", 1], rel=0.25)
+    assert speed["short", 1] > 0.5  # 1 px per frame of 96: about 1% of the width
+
+
+def test_test_views_with_a_gap_are_the_clips_read_alone(tmp_path, make_video):
+    video = make_video(tmp_path / "pan.avi", _pan(30))
+    spec = ClipSpec(num_frames=4, frame_size=32, motion="flow_stats", motion_gap=2)
+    transform = spec.eval_transform(IMAGENET)
+    views = read_views(video, spec, transform, views=3)
+    assert views.motion.shape == (3, 4, FLOW_STATS_DIM)
+    with open_video(video) as reader:
+        rows = clip_indices(reader, spec, views=3)  # (3, 4)
+        for v in range(3):
+            alone = read_clip(reader, spec, transform, indices=rows[v].tolist())
+            assert torch.allclose(views.motion[v], alone.motion) and torch.equal(views.frames[v], alone.frames)
+
+
+@pytest.mark.slow
+def test_a_model_trained_with_a_gap_caches_and_predicts_with_it(tiny_dataset, debug_args, tmp_path):
+    cli = cli_main([*debug_args(tmp_path / "run", tiny_dataset), "--model.motion", "flow_stats", "--data.motion_gap", "2",
+                    "--data.cache_dir", str(tmp_path / "cache"), "--trainer.max_epochs", "1"], run=False)
+    assert cli.datamodule.spec.motion_gap == 2
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    # Features cached with a gap are not those without one.
+    records = read_manifest(tiny_dataset / "train.jsonl")
+    spec = cli.datamodule.spec
+    keys = {gap: store_key(ClipDataset(records, replace(spec, motion_gap=gap), spec.eval_transform(IMAGENET)), views=1)
+            for gap in (0, 2)}
+    assert keys[0] != keys[2]
+    ckpt = sorted((tmp_path / "run").rglob("last.ckpt"))[0]
+    assert load_checkpoint(ckpt).clip.motion_gap == 2
+    predictor = Predictor.from_checkpoint(ckpt, device="cpu")
+    video = records[0].video
+    motion = predictor._clip_features(video)[0, :, -FLOW_STATS_DIM:]  # (T, 63): what predict reads
+    without = read_clip(video, ClipSpec(**{**predictor.clip.to_dict(), "motion_gap": 0}), predictor.transform).motion
+    assert torch.allclose(motion, read_clip(video, predictor.clip, predictor.transform).motion)
+    assert not torch.allclose(motion, without)
+    pred = predictor.predict(video, topk=100)
+    assert pred.error is None and sum(a.prob for a in pred.actions) == pytest.approx(1.0, abs=1e-4)
