@@ -134,3 +134,33 @@ def test_a_model_trained_with_a_gap_caches_and_predicts_with_it(tiny_dataset, de
     assert not torch.allclose(motion, without)
     pred = predictor.predict(video, topk=100)
     assert pred.error is None and sum(a.prob for a in pred.actions) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_speed_jitter_scales_each_training_clips_flow_statistics_and_leaves_evaluation_alone():
+    from vidrec.models.net import build_recognizer
+
+    hp = {"classes": ["a", "b"], "backbone": "resnet18", "weights": "none", "hidden_size": 8, "motion_hidden_size": 4,
+          "temporal_dropout": 0.0, "head_dropout": 0.0, "motion": "flow_stats", "motion_speed_jitter": 1.4}
+    torch.manual_seed(0)
+    net = build_recognizer(hp)
+    seen = []
+    net.motion_temporal.register_forward_hook(lambda module, args, out: seen.append(args[0].detach()))
+    features = torch.cat([torch.randn(6, 4, 512), torch.rand(6, 4, FLOW_STATS_DIM) + 0.5], dim=-1)  # motion > 0
+    motion = features[..., 512:]
+    net.eval()
+    net.encode(features=features)
+    assert torch.equal(seen[-1], motion)  # evaluation reads the clip as it is
+    net.train()
+    net.encode(features=features)
+    factors = seen[-1] / motion  # (6, 4, 63): one factor per clip, the same for every step and number
+    per_clip = factors[:, :1, :1]
+    assert torch.allclose(factors, per_clip.expand_as(factors), rtol=1e-5)
+    low, high = torch.exp(torch.tensor(-1.4)), torch.exp(torch.tensor(1.4))  # x1/4 .. x4
+    assert ((per_clip >= low - 1e-5) & (per_clip <= high + 1e-5)).all()
+    assert per_clip.std() > 0.05  # clips differ
+    # gradients still reach the motion model through the scaled stream
+    net.action_head(net.encode(features=features)[1]).sum().backward()
+    assert all(p.grad is not None for p in net.motion_temporal.parameters() if p.requires_grad)
+    with pytest.raises(ValueError, match="only with motion: flow_stats"):
+        build_recognizer({**hp, "motion": "flow"})
+    assert build_recognizer({k: v for k, v in hp.items() if k != "motion_speed_jitter"}).motion_speed_jitter == 0.0

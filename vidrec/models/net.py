@@ -52,6 +52,8 @@ class VideoRecognizer(nn.Module):
     the motion stream on its own, and the two encodings are concatenated for the heads: a
     linear action head on them adds one logit vector per stream (late fusion). Kept apart,
     the appearance stream cannot drown the motion one in what each training video looks like.
+    In training, ``appearance_dropout`` hides the appearance stream from some clips, and
+    ``motion_speed_jitter`` scales each clip's flow statistics as if filmed faster or slower.
 
     With ``caption_from_action`` the caption decoder also reads the action head's class
     probabilities (``caption_input``): the words that name the action are read off the
@@ -71,6 +73,7 @@ class VideoRecognizer(nn.Module):
         appearance_dropout: float = 0.0,
         caption_from_action: bool = False,
         caption_video_dropout: float = 0.0,
+        motion_speed_jitter: float = 0.0,
     ):
         super().__init__()
         if not 0.0 <= caption_video_dropout < 1.0:
@@ -82,6 +85,10 @@ class VideoRecognizer(nn.Module):
         if not 0.0 <= appearance_dropout < 1.0:
             raise ValueError(f"appearance_dropout must be in [0, 1), got {appearance_dropout}")
         self.appearance_dropout = appearance_dropout
+        if motion_speed_jitter < 0 or (motion_speed_jitter > 0 and motion != "flow_stats"):
+            raise ValueError(f"motion_speed_jitter ({motion_speed_jitter}) must be >= 0, and > 0 only with motion: flow_stats "
+                             f"(whose numbers scale with the speed), not {motion!r}")
+        self.motion_speed_jitter = motion_speed_jitter
         if (motion == "none") != (motion_temporal is None):
             raise ValueError("a motion input needs its motion_temporal model, and only then")
         self.backbone = backbone
@@ -113,6 +120,8 @@ class VideoRecognizer(nn.Module):
             stream = feature_differences(rgb, pad=True)  # (B, T, D): step t is f[t] - f[t-1]
         else:
             stream = features[..., self.backbone.out_dim :]  # (B, T, M)
+        if self.training and self.motion_speed_jitter > 0:
+            stream = stream * self._speed_factors(stream.shape[0], stream.device)  # (B, T, M) * (B, 1, 1)
         motion_sequence, motion_encoding = self.motion_temporal(stream)
         if self.training and self.appearance_dropout > 0:
             # Modality dropout: for some clips the heads see only the motion stream, so they
@@ -122,6 +131,18 @@ class VideoRecognizer(nn.Module):
             keep = keep / (1 - self.appearance_dropout)
             sequence, encoding = sequence * keep[:, :, None], encoding * keep
         return torch.cat([sequence, motion_sequence], dim=-1), torch.cat([encoding, motion_encoding], dim=-1)
+
+    def _speed_factors(self, clips: int, device: torch.device) -> torch.Tensor:
+        """One factor per training clip, log-uniform in exp(+-motion_speed_jitter): (B, 1, 1).
+
+        Flow statistics are linear in the speed of what moves: every flow mean, magnitude and
+        affine term, and the colour change, doubles when the same motion is twice as fast (or
+        the clip's frames twice as far apart). Scaling a clip's whole stream by one factor shows
+        the model its classes at other speeds than the training footage's, so a test video
+        filmed faster, slower or at another frame rate is not outside everything it has seen.
+        """
+        log_factor = (torch.rand(clips, 1, 1, device=device) * 2 - 1) * self.motion_speed_jitter
+        return log_factor.exp()
 
     def forward(self, frames: torch.Tensor | None = None, features: torch.Tensor | None = None) -> torch.Tensor:
         """Action logits (B, C); the export and the simple path."""
@@ -250,4 +271,5 @@ def build_recognizer(hparams: Mapping[str, Any]) -> VideoRecognizer:
         hparams.get("appearance_dropout", 0.0),
         from_action,
         hparams.get("caption_video_dropout", 0.0),
+        hparams.get("motion_speed_jitter", 0.0),  # absent from checkpoints saved before it: none
     )

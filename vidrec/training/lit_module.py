@@ -106,7 +106,8 @@ class VidRecModule(pl.LightningModule):
     ``grid``, ``trainable_layers``, ``backbone_blocks``), the temporal model's (``temporal``,
     ``hidden_size``, ``num_layers``, ``bidirectional``, ``temporal_dropout``,
     ``temporal_pooling``), the motion stream's (``motion``, ``motion_hidden_size``,
-    ``appearance_dropout``), the heads' (``head_dropout``, ``caption_*``), and the network's own
+    ``appearance_dropout``, ``motion_speed_jitter``: training clips' flow statistics scaled by a
+    random factor in exp(+-jitter), as if filmed faster or slower), the heads' (``head_dropout``, ``caption_*``), and the network's own
     ``caption_from_action`` (the caption decoder also reads the action head's probabilities)
     and ``caption_video_dropout`` (the share of training clips whose captions see only the class).
     """
@@ -135,6 +136,7 @@ class VidRecModule(pl.LightningModule):
         motion: Literal["none", "feature_diff", "flow", "flow_stats"] = "none",
         motion_hidden_size: int = 128,
         appearance_dropout: float = 0.0,
+        motion_speed_jitter: float = 0.0,
         caption_from_action: bool = False,
         caption_video_dropout: float = 0.0,
         caption_weight: float = 1.0,
