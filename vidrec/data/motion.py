@@ -106,7 +106,10 @@ def optical_flow_between(before: np.ndarray, after: np.ndarray, method: FlowMeth
     import cv2
 
     _check_pairs(before, after)
-    gray = lambda f: cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY)  # noqa: E731
+
+    def gray(frame: np.ndarray) -> np.ndarray:  # (H, W, 3) RGB -> (H, W)
+        return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
+
     if method == "dis":
         dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
         flows = [dis.calc(gray(a), gray(b), None) for a, b in zip(before, after)]
