@@ -60,6 +60,23 @@ def moving_square():
     return moving_square_frames
 
 
+def panning_frames(num_frames: int, speed: int = 1, size: int = 96, seed: int = 0) -> np.ndarray:
+    """uint8 (T, size, size, 3): the camera pans right over a smooth random texture (which DIS
+    flow can follow) by ``speed`` px per frame, so the content moves left."""
+    import cv2
+
+    width = size + speed * num_frames
+    noise = cv2.GaussianBlur(np.random.default_rng(seed).random((size, width, 3)).astype(np.float32), (0, 0), 3)
+    scene = ((noise - noise.min()) / (noise.max() - noise.min()) * 255).astype(np.uint8)
+    return np.stack([scene[:, speed * t : speed * t + size] for t in range(num_frames)])
+
+
+@pytest.fixture(scope="session")
+def panning():
+    """The ``panning_frames(num_frames, speed=1, size=96, seed=0)`` helper, as a fixture."""
+    return panning_frames
+
+
 @pytest.fixture(scope="session")
 def make_video():
     """The ``write_test_video(path, frames, fourcc="FFV1", fps=10.0)`` helper, as a fixture."""

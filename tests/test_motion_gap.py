@@ -26,20 +26,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 TX = FLOW_STATS_DIM - 9  # camera_motion's pan x, % of the frame width per step
 
 
-def _scene(width: int, seed: int = 0) -> np.ndarray:
-    """A smooth random texture DIS flow can follow: uint8 (96, width, 3)."""
-    import cv2
-
-    noise = cv2.GaussianBlur(np.random.default_rng(seed).random((96, width, 3)).astype(np.float32), (0, 0), 3)
-    return ((noise - noise.min()) / (noise.max() - noise.min()) * 255).astype(np.uint8)
-
-
-def _pan(frames: int, speed: int = 1) -> np.ndarray:
-    """The camera pans right by ``speed`` px per frame, so the content moves left: (frames, 96, 96, 3)."""
-    scene = _scene(96 + speed * frames)
-    return np.stack([scene[:, speed * t : speed * t + 96] for t in range(frames)])
-
-
 def test_pairs_run_forward_from_each_sampled_frame_and_back_from_the_end():
     before, after = motion_pair_indices(np.array([0, 5, 8, 9]), n=10, gap=2)
     assert before.tolist() == [0, 5, 6, 7] and after.tolist() == [2, 7, 8, 9]
@@ -53,8 +39,8 @@ def test_pairs_run_forward_from_each_sampled_frame_and_back_from_the_end():
         ClipSpec(motion_gap=-1)
 
 
-def test_between_consecutive_frames_it_is_the_flow_statistics_of_the_clip():
-    frames = _pan(6, speed=2)
+def test_between_consecutive_frames_it_is_the_flow_statistics_of_the_clip(panning):
+    frames = panning(6, speed=2)
     assert np.array_equal(flow_statistics_between(frames[:-1], frames[1:]), flow_statistics(frames))
     still = np.repeat(frames[:1], 3, axis=0)
     assert np.abs(motion_input_between(still, still, "flow_stats")).max() < 1e-3  # a static video: ~0
@@ -65,8 +51,8 @@ def test_between_consecutive_frames_it_is_the_flow_statistics_of_the_clip():
         flow_statistics_between(frames[:2], frames[:3])
 
 
-def test_read_clip_measures_every_step_over_the_gap_from_the_decoded_pairs(tmp_path, make_video):
-    frames = _pan(40, speed=1)
+def test_read_clip_measures_every_step_over_the_gap_from_the_decoded_pairs(tmp_path, make_video, panning):
+    frames = panning(40, speed=1)
     video = make_video(tmp_path / "pan.avi", frames)
     spec = ClipSpec(num_frames=8, frame_size=32, motion="flow_stats", motion_gap=3)
     clip = read_clip(video, spec, spec.eval_transform(IMAGENET))
@@ -83,11 +69,11 @@ def test_read_clip_measures_every_step_over_the_gap_from_the_decoded_pairs(tmp_p
     assert torch.equal(clip.frames, sampled)  # the frames are the sampled ones, not their partners
 
 
-def test_with_a_gap_a_long_video_moves_as_fast_as_a_short_one(tmp_path, make_video):
+def test_with_a_gap_a_long_video_moves_as_fast_as_a_short_one(tmp_path, make_video, panning):
     """The same pan speed in a 16-frame clip and a 64-frame video: between sampled frames the long
     video's steps are 4x larger (a model trained on short clips has never seen them); with a gap
     they are the same."""
-    short, long = make_video(tmp_path / "short.avi", _pan(16)), make_video(tmp_path / "long.avi", _pan(64))
+    short, long = make_video(tmp_path / "short.avi", panning(16)), make_video(tmp_path / "long.avi", panning(64))
     speed = {}
     for gap in (0, 1):
         spec = ClipSpec(num_frames=8, frame_size=32, motion="flow_stats", motion_gap=gap)
@@ -99,8 +85,8 @@ def test_with_a_gap_a_long_video_moves_as_fast_as_a_short_one(tmp_path, make_vid
     assert speed["short", 1] > 0.5  # 1 px per frame of 96: about 1% of the width
 
 
-def test_test_views_with_a_gap_are_the_clips_read_alone(tmp_path, make_video):
-    video = make_video(tmp_path / "pan.avi", _pan(30))
+def test_test_views_with_a_gap_are_the_clips_read_alone(tmp_path, make_video, panning):
+    video = make_video(tmp_path / "pan.avi", panning(30))
     spec = ClipSpec(num_frames=4, frame_size=32, motion="flow_stats", motion_gap=2)
     transform = spec.eval_transform(IMAGENET)
     views = read_views(video, spec, transform, views=3)

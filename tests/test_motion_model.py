@@ -51,13 +51,8 @@ def test_feature_diff_of_a_static_clip_gives_the_motion_branch_zeros():
     assert not torch.allclose(net.encode(features=moving)[1][:, 8:], zeros, atol=1e-3)
 
 
-def test_read_clip_computes_flow_statistics_that_see_a_pan(tmp_path, make_video):
-    import cv2
-
-    rng = np.random.default_rng(0)
-    noise = cv2.GaussianBlur(rng.random((96, 200, 3)).astype(np.float32), (0, 0), 3)
-    scene = ((noise - noise.min()) / (noise.max() - noise.min()) * 255).astype(np.uint8)  # smooth texture DIS can follow
-    pan = np.stack([scene[:, 2 * t : 2 * t + 96] for t in range(16)])  # the camera pans right: content moves left
+def test_read_clip_computes_flow_statistics_that_see_a_pan(tmp_path, make_video, panning):
+    pan = panning(16, speed=2)  # the camera pans right: content moves left
     video = make_video(tmp_path / "pan.avi", pan)
     spec = ClipSpec(num_frames=8, frame_size=32, motion="flow_stats")
     clip = read_clip(video, spec, spec.eval_transform(IMAGENET))

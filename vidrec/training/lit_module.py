@@ -107,8 +107,8 @@ class VidRecModule(pl.LightningModule):
     ``hidden_size``, ``num_layers``, ``bidirectional``, ``temporal_dropout``,
     ``temporal_pooling``), the motion stream's (``motion``, ``motion_hidden_size``,
     ``appearance_dropout``, ``motion_speed_jitter``: training clips' flow statistics scaled by a
-    random factor in exp(+-jitter), as if filmed faster or slower), the heads' (``head_dropout``, ``caption_*``), and the network's own
-    ``caption_from_action`` (the caption decoder also reads the action head's probabilities)
+    random factor in exp(+-jitter), as if filmed faster or slower), the heads'
+    (``head_dropout``, ``caption_*``), and the network's own ``caption_from_action`` (the caption decoder also reads the action head's probabilities)
     and ``caption_video_dropout`` (the share of training clips whose captions see only the class).
     """
 
