@@ -444,6 +444,47 @@ def test_monitor_that_is_logged_is_left_alone_and_others_fall_back(tmp_path):
     assert train_loss.monitor == "train/loss"
 
 
+def test_early_stopping_on_a_metric_never_logged_falls_back_and_a_twin_checkpoint_is_left_out(tmp_path):
+    from pytorch_lightning import Trainer
+    from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+
+    from vidrec.training.checkpoint_monitor import monitor_what_is_logged
+
+    stop = EarlyStopping(monitor="val/top1", mode="max", min_delta=0.01, stopping_threshold=0.9, divergence_threshold=0.1)
+    top1, loss = ModelCheckpoint(monitor="val/top1", mode="max"), ModelCheckpoint(monitor="val/loss", mode="min")
+    trainer = Trainer(callbacks=[stop, top1, loss], default_root_dir=tmp_path, logger=False)
+    with pytest.warns(UserWarning) as caught:
+        monitor_what_is_logged(trainer, {"val/cider", "val/loss"}, "no action head: no labels")
+    said = [str(w.message) for w in caught]
+    assert any(m.startswith("EarlyStopping monitors 'val/top1'") and "training stops by 'val/loss'" in m for m in said)
+    assert any("another ModelCheckpoint already chooses checkpoints by 'val/loss': this one is left out" in m for m in said)
+    # switched as EarlyStopping(monitor="val/loss", mode="min", min_delta=0.01) would have been built
+    assert (stop.monitor, stop.mode, stop.min_delta, float(stop.best_score)) == ("val/loss", "min", -0.01, float("inf"))
+    assert stop.stopping_threshold is None and stop.divergence_threshold is None
+    assert stop.state_key == EarlyStopping(monitor="val/loss", mode="min").state_key
+    assert top1 not in trainer.callbacks and trainer.checkpoint_callbacks.count(loss) == 1
+
+
+def test_captions_alone_with_early_stopping_on_top1_trains_on(tmp_path, tiny_dataset, debug_args):
+    """An EarlyStopping added on val/top1 stopped a captions-only run after its first epoch; it now
+    watches val/loss and the run trains its epochs."""
+    from pytorch_lightning.callbacks import EarlyStopping
+
+    from vidrec.training.cli import cli_main
+
+    train = _drop(tiny_dataset / "train.jsonl", tmp_path / "captions" / "train.jsonl", label=None)
+    val = _drop(tiny_dataset / "val.jsonl", tmp_path / "captions" / "val.jsonl", label=None)
+    args = debug_args(tmp_path / "run", tiny_dataset, train)
+    args[args.index("--data.val_manifest") + 1] = str(val)
+    with pytest.warns(UserWarning, match=r"EarlyStopping monitors 'val/top1'.*training stops by 'val/loss'"):
+        cli = cli_main(["fit", *args, "--trainer.logger", "false", "--trainer.max_epochs", "2", "--trainer.limit_train_batches", "1",
+                        "--trainer.callbacks+=EarlyStopping", "--trainer.callbacks.monitor=val/top1",
+                        "--trainer.callbacks.mode=max", "--trainer.callbacks.patience=5"])
+    stop = next(c for c in cli.trainer.callbacks if isinstance(c, EarlyStopping))
+    assert stop.monitor == "val/loss" and torch.isfinite(stop.best_score)  # it read the validation loss
+    assert cli.trainer.current_epoch == 2  # both epochs ran
+
+
 @pytest.mark.parametrize("problem", ["no_val_manifest", "missing_manifest", "missing_checkpoint", "not_a_checkpoint"])
 def test_train_py_says_what_input_is_wrong_in_one_line(tmp_path, tiny_dataset, debug_args, problem):
     args = ["fit", *debug_args(tmp_path, tiny_dataset), "--trainer.max_epochs", "1"]

@@ -6,7 +6,9 @@ model has no action head and never logs ``val/top1``, and Lightning stopped afte
 epoch's training with "could not find the monitored key". The same happens to ``val/cider``
 on labels alone. Such a monitor is switched, with a warning, to ``val/loss``: the validation
 loss of whatever heads the model has, logged whenever a validation clip has a label or
-captions for them.
+captions for them. An EarlyStopping on such a monitor is switched the same way (Lightning
+stopped the run with "Early stopping conditioned on metric ... which is not available"), and
+loses its stopping and divergence thresholds, which were values of the other metric.
 
 Call it before a resumed fit restores the callbacks (the LightningModule's ``setup``): their
 saved state is keyed by monitor and mode, and is only found under the switched key.
@@ -18,6 +20,7 @@ from typing import Collection
 
 import torch
 from pytorch_lightning import Trainer
+from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_warn
 
 __all__ = ["FALLBACK_MONITOR", "monitor_what_is_logged"]
@@ -26,19 +29,52 @@ FALLBACK_MONITOR = "val/loss"
 
 
 def monitor_what_is_logged(trainer: Trainer, logged: Collection[str], why: str) -> None:
-    """Point every ModelCheckpoint whose ``val/`` monitor is not in ``logged`` at ``val/loss`` (min).
+    """Point every ModelCheckpoint and EarlyStopping whose ``val/`` monitor is not in ``logged``
+    at ``val/loss`` (min).
 
     ``why`` says what the model lacks, for the warning. Monitors of other stages (``train/...``)
-    are left alone: the model does not decide those.
+    are left alone: the model does not decide those. A switched ModelCheckpoint that would then
+    be another one's twin (same monitor, mode and schedule) is dropped instead: Lightning keys
+    each callback's saved state by those, so twins would restore each other's best file and
+    delete it on the next improvement.
     """
-    for callback in trainer.checkpoint_callbacks:
+    for callback in list(trainer.callbacks):
+        if not isinstance(callback, (ModelCheckpoint, EarlyStopping)):
+            continue
         monitor = getattr(callback, "monitor", None)
         if not monitor or not monitor.startswith("val/") or monitor in logged:
             continue
+        kind = type(callback).__name__
+        if isinstance(callback, ModelCheckpoint):
+            _switch_checkpoint(trainer, callback)
+            if callback not in trainer.callbacks:
+                rank_zero_warn(
+                    f"ModelCheckpoint monitors {monitor!r}, which this model never logs ({why}), and another "
+                    f"ModelCheckpoint already chooses checkpoints by {FALLBACK_MONITOR!r}: this one is left out"
+                )
+                continue
+            chosen = "checkpoints are chosen"
+        else:
+            _switch_early_stopping(callback)
+            chosen = "training stops"
         rank_zero_warn(
-            f"ModelCheckpoint monitors {monitor!r}, which this model never logs ({why}): "
-            f"checkpoints are chosen by {FALLBACK_MONITOR!r} (lower is better) instead. To choose another, "
+            f"{kind} monitors {monitor!r}, which this model never logs ({why}): "
+            f"{chosen} by {FALLBACK_MONITOR!r} (lower is better) instead. To choose another, "
             f"set the callback's monitor to one of: {', '.join(sorted(logged))}"
         )
-        callback.monitor, callback.mode = FALLBACK_MONITOR, "min"
-        callback.kth_value = torch.tensor(float("inf"))  # what ModelCheckpoint starts from in "min" mode
+
+
+def _switch_checkpoint(trainer: Trainer, callback: ModelCheckpoint) -> None:
+    """Monitor ``val/loss`` (min); drop the callback from ``trainer`` if that makes it another's twin."""
+    callback.monitor, callback.mode = FALLBACK_MONITOR, "min"
+    callback.kth_value = torch.tensor(float("inf"))  # what ModelCheckpoint starts from in "min" mode
+    if any(other is not callback and other.state_key == callback.state_key for other in trainer.checkpoint_callbacks):
+        trainer.callbacks.remove(callback)
+
+
+def _switch_early_stopping(callback: EarlyStopping) -> None:
+    """Monitor ``val/loss`` (min), as EarlyStopping's constructor would have set it up."""
+    callback.monitor, callback.mode = FALLBACK_MONITOR, "min"
+    callback.min_delta = -abs(callback.min_delta)  # stored signed: an improvement must lower the loss by it
+    callback.best_score = torch.tensor(float("inf"))
+    callback.stopping_threshold = callback.divergence_threshold = None  # values of the metric it no longer reads
