@@ -20,16 +20,19 @@ from benchmarks._common import interleaved, median, paired_ratio, spread
 TITLE = "Extraction cost of each motion input and backbone (issue 9)"
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / "real_footage"
+LONG_DATA = ROOT / "data" / "real_footage_64"  # the same folds as 64-frame clips: samples 9 frames apart
 CLIPS = 16
 REPEATS = 3
 # name -> (backbone, blocks): both cut at their stride-16 stage on a 3x3 grid, as configs/custom.yaml.
 BACKBONES = {"lite0": ("efficientnet_lite0", 12), "lite2": ("efficientnet_lite2", 16)}
 # (motion, motion_gap): the gap decodes each sampled frame's partner too (configs/custom.yaml's 1).
 MOTIONS = (("none", 0), ("feature_diff", 0), ("flow", 0), ("flow_stats", 0), ("flow_stats", 1))
+# On the 16-frame clips `motion_gap: auto` is gap 1; on the 64-frame ones each partner is 4 frames on.
+LONG_MOTIONS = (("none", 0), ("flow_stats", 1), ("flow_stats", "auto"))
 
 
-def _label(motion: str, gap: int) -> str:
-    return f"{motion}, motion_gap {gap}" if gap else motion
+def _label(motion: str, gap: int | str, long: bool = False) -> str:
+    return (f"{motion}, motion_gap {gap}" if gap else motion) + (", 64-frame clips" if long else "")
 
 
 def describe() -> str:
@@ -38,7 +41,7 @@ def describe() -> str:
         "motion input) and `frame_features` (the frozen backbone on the frames, and on the flow images for `flow`), "
         "batch 8, main process, 3x3 grid pooling. Interleaved, median of "
         f"{REPEATS} repeats after a warm-up. RATIO = seconds per clip ÷ the default's (Lite0, `motion: none`), "
-        "median of paired ratios (min–max)."
+        "median of paired ratios (min–max); the 64-frame rows ÷ Lite0 without motion on those 64-frame clips."
     )
 
 
@@ -70,7 +73,10 @@ def run() -> list[dict]:
 
     if not (DATA / "fold0_train.jsonl").is_file():
         build(DATA)
+    if not (LONG_DATA / "fold0_train.jsonl").is_file():
+        build(LONG_DATA, num_frames=64)
     records = read_manifest(DATA / "fold0_train.jsonl")[:CLIPS]
+    long_records = read_manifest(LONG_DATA / "fold0_train.jsonl")[:CLIPS]
     cases = {}
     for bname, (backbone, blocks) in BACKBONES.items():
         for motion, gap in MOTIONS:
@@ -78,6 +84,9 @@ def run() -> list[dict]:
                 continue  # the model differences cached features: the same extraction as `none`
             print(f"[motion_extraction_cost] building {bname} / {_label(motion, gap)}", file=sys.stderr, flush=True)
             cases[f"{bname} / {_label(motion, gap)}"] = _extractor(backbone, blocks, motion, gap, records)
+    for motion, gap in LONG_MOTIONS:
+        print(f"[motion_extraction_cost] building lite0 / {_label(motion, gap, True)}", file=sys.stderr, flush=True)
+        cases[f"lite0 / {_label(motion, gap, True)}"] = _extractor(*BACKBONES["lite0"], motion, gap, long_records)
     times = interleaved(cases, REPEATS)
     base = times["lite0 / none"]
     rows = []
@@ -95,6 +104,12 @@ def run() -> list[dict]:
                     "range": spread(ratios),
                 }
             )
+    long_base = times[f"lite0 / {_label('none', 0, True)}"]
+    for motion, gap in LONG_MOTIONS:
+        key = f"lite0 / {_label(motion, gap, True)}"
+        ratios = [t / b for t, b in zip(times[key], long_base)]
+        rows.append({"backbone": "lite0", "motion": _label(motion, gap, True), "ms/clip": median(times[key]) / CLIPS * 1000,
+                     "clips/s": CLIPS / median(times[key]), "ratio": paired_ratio(times[key], long_base), "range": spread(ratios)})
     return rows
 
 
@@ -106,5 +121,7 @@ def interpret(rows: list[dict]) -> str:
         f"{by[('lite0', 'flow_stats, motion_gap 1')]:.2f}x with `motion_gap: 1` (the custom.yaml default: each sampled "
         f"frame's partner, the next frame, is decoded too); `flow` runs the CNN on "
         f"the flow images too, {by[('lite0', 'flow')]:.2f}x; `feature_diff` costs nothing extra at extraction. "
-        f"EfficientNet-Lite2 costs {by[('lite2', 'none')]:.2f}x Lite0 for the same frames."
+        f"EfficientNet-Lite2 costs {by[('lite2', 'none')]:.2f}x Lite0 for the same frames. On 64-frame clips (ratios to "
+        f"Lite0 without motion on those clips) `motion_gap: 1` costs {by[('lite0', _label('flow_stats', 1, True))]:.2f}x and "
+        f"`motion_gap: auto` {by[('lite0', _label('flow_stats', 'auto', True))]:.2f}x (each partner 4 frames on, not 1)."
     )

@@ -15,7 +15,7 @@ from vidrec.data.datasets import ClipDataset
 from vidrec.data.decode import open_video
 from vidrec.data.manifest import read_manifest
 from vidrec.data.motion import FLOW_STATS_DIM, flow_statistics, flow_statistics_between, motion_input_between
-from vidrec.data.sampling import motion_pair_indices
+from vidrec.data.sampling import AUTO_GAP_MAX, auto_motion_gap, motion_pair_indices, segment_indices
 from vidrec.data.transforms import IMAGENET
 from vidrec.inference.predictor import Predictor
 from vidrec.training.cli import cli_main
@@ -37,6 +37,39 @@ def test_pairs_run_forward_from_each_sampled_frame_and_back_from_the_end():
         motion_pair_indices(np.array([0]), n=5, gap=0)
     with pytest.raises(ValueError, match="motion_gap must be 0"):
         ClipSpec(motion_gap=-1)
+
+
+def test_auto_gap_is_half_the_step_between_samples_from_1_to_4():
+    # 8 samples of a 16-frame clip are 2 frames apart: neighbouring frames; of a 64-frame one 9 apart: 4.
+    assert [auto_motion_gap(segment_indices(n, 8, train=False)) for n in (8, 16, 32, 48, 64, 175, 5000)] == [1, 1, 2, 3, 4, 4, 4]
+    assert AUTO_GAP_MAX == 4
+    assert auto_motion_gap(np.array([9, 0, 0, 3, 6])) == 1  # sorted first; repeats of a short video count as steps of 0
+    assert auto_motion_gap(np.array([7])) == 1  # one frame: no step to halve
+    # one gap per index (views measured over their own gaps)
+    before, after = motion_pair_indices(np.array([0, 8, 20, 29]), n=30, gap=np.array([1, 1, 4, 4]))
+    assert before.tolist() == [0, 8, 20, 25] and after.tolist() == [1, 9, 24, 29]
+    assert ClipSpec(motion_gap="auto").motion_gap == "auto"
+    with pytest.raises(ValueError, match="or 'auto', got 'often'"):
+        ClipSpec(motion_gap="often")
+
+
+def test_auto_measures_a_slow_long_video_over_4_frames_per_frame(tmp_path, make_video, panning):
+    """A 64-frame pan at 1 px per frame: ``auto`` measures each step over 4 frames and divides by
+    4, so it reads the speed per frame, as gap 1 does on a 16-frame clip of the same pan."""
+    long, short = make_video(tmp_path / "long.avi", panning(64)), make_video(tmp_path / "short.avi", panning(16))
+    auto = ClipSpec(num_frames=8, frame_size=32, motion="flow_stats", motion_gap="auto")
+    transform = auto.eval_transform(IMAGENET)
+    clip = read_clip(long, auto, transform)
+    with open_video(long) as reader:
+        indices = clip_indices(reader, auto)
+        assert auto_motion_gap(indices) == 4
+        before, after = motion_pair_indices(indices, reader.num_frames, 4)
+        over_4 = flow_statistics_between(reader.get_frames(before.tolist()), reader.get_frames(after.tolist()))
+    np.testing.assert_allclose(clip.motion.numpy(), over_4 / 4, rtol=1e-5, atol=1e-6)
+    gap_1 = read_clip(short, replace(auto, motion_gap=1), transform).motion
+    assert -clip.motion[:, TX].mean().item() == pytest.approx(-gap_1[:, TX].mean().item(), rel=0.25)
+    # On the 16-frame clip auto is gap 1, number for number.
+    assert torch.equal(read_clip(short, auto, transform).motion, gap_1)
 
 
 def test_between_consecutive_frames_it_is_the_flow_statistics_of_the_clip(panning):
@@ -85,9 +118,10 @@ def test_with_a_gap_a_long_video_moves_as_fast_as_a_short_one(tmp_path, make_vid
     assert speed["short", 1] > 0.5  # 1 px per frame of 96: about 1% of the width
 
 
-def test_test_views_with_a_gap_are_the_clips_read_alone(tmp_path, make_video, panning):
+@pytest.mark.parametrize("gap", [2, "auto"])
+def test_test_views_with_a_gap_are_the_clips_read_alone(tmp_path, make_video, panning, gap):
     video = make_video(tmp_path / "pan.avi", panning(30))
-    spec = ClipSpec(num_frames=4, frame_size=32, motion="flow_stats", motion_gap=2)
+    spec = ClipSpec(num_frames=4, frame_size=32, motion="flow_stats", motion_gap=gap)
     transform = spec.eval_transform(IMAGENET)
     views = read_views(video, spec, transform, views=3)
     assert views.motion.shape == (3, 4, FLOW_STATS_DIM)
@@ -96,6 +130,19 @@ def test_test_views_with_a_gap_are_the_clips_read_alone(tmp_path, make_video, pa
         for v in range(3):
             alone = read_clip(reader, spec, transform, indices=rows[v].tolist())
             assert torch.allclose(views.motion[v], alone.motion) and torch.equal(views.frames[v], alone.frames)
+
+
+def test_the_command_line_takes_auto_and_the_cache_tells_it_from_gap_1(tiny_dataset, debug_args, tmp_path):
+    specs = {}
+    for gap in ("auto", "1"):
+        cli = cli_main([*debug_args(tmp_path / "run", tiny_dataset), "--model.motion", "flow_stats", "--data.motion_gap", gap],
+                       run=False)
+        specs[gap] = cli.datamodule.spec
+        assert ClipSpec.from_hparams(cli.datamodule.hparams) == specs[gap]  # what a checkpoint restores
+    assert specs["auto"].motion_gap == "auto" and specs["1"].motion_gap == 1
+    records = read_manifest(tiny_dataset / "train.jsonl")
+    keys = {gap: store_key(ClipDataset(records, spec, spec.eval_transform(IMAGENET)), views=1) for gap, spec in specs.items()}
+    assert keys["auto"] != keys["1"]
 
 
 @pytest.mark.slow

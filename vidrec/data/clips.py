@@ -13,15 +13,15 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import asdict, dataclass, field, fields
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Literal, Mapping, Sequence
 
 import numpy as np
 import torch
 
 from vidrec.data.decode import Backend, VideoDecodeError, VideoReader, open_video, read_sampled
-from vidrec.data.motion import MotionInput, motion_input, motion_input_between, reads_frames
+from vidrec.data.motion import FramePairs, MotionInput, motion_input, motion_input_of_pairs, reads_frames
 from vidrec.data.motion_tensors import as_motion_tensor
-from vidrec.data.sampling import Strategy, motion_pair_indices, sample_indices, view_indices
+from vidrec.data.sampling import Strategy, auto_motion_gap, motion_pair_indices, sample_indices, view_indices
 from vidrec.data.transforms import Normalization, eval_transform, to_video_tensor
 
 __all__ = [
@@ -42,7 +42,9 @@ class ClipSpec:
     the motion input computed from the sampled frames (``vidrec.data.motion``), linked from
     the model's setting; ``motion_gap`` where that motion is measured: 0 between consecutive
     sampled frames (a step that grows with the video's length), g > 0 from each sampled frame
-    to the frame g later (``sampling.motion_pair_indices``: the same short step in any video).
+    to the frame g later (``sampling.motion_pair_indices``: the same short step in any video),
+    ``auto`` over 1 to 4 frames, half the clip's step between samples (``sampling.auto_motion_gap``),
+    divided by that gap: motion per frame, so that clips measured over different gaps agree.
     """
 
     num_frames: int = 8
@@ -52,11 +54,13 @@ class ClipSpec:
     resize: int | None = None
     backend: Backend | None = None
     motion: MotionInput = "none"
-    motion_gap: int = 0  # 0: what checkpoints saved before the setting existed were trained with
+    motion_gap: int | Literal["auto"] = 0  # 0: what checkpoints saved before the setting existed were trained with
 
     def __post_init__(self):
-        if self.motion_gap < 0:
-            raise ValueError(f"motion_gap must be 0 (between sampled frames) or a number of frames > 0, got {self.motion_gap}")
+        if self.motion_gap != "auto" and (isinstance(self.motion_gap, str) or self.motion_gap < 0):
+            raise ValueError(
+                f"motion_gap must be 0 (between sampled frames), a number of frames > 0 or 'auto', got {self.motion_gap!r}"
+            )
 
     @classmethod
     def from_hparams(cls, hparams: Mapping) -> "ClipSpec":
@@ -158,13 +162,14 @@ def read_clip(
 
 
 def _decode(
-    reader: VideoReader, spec: ClipSpec, sample: Callable[[int], Sequence[int]]
-) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    reader: VideoReader, spec: ClipSpec, sample: Callable[[int], Sequence[int]], view_length: int | None = None
+) -> tuple[np.ndarray, FramePairs | None]:
     """The frames at ``sample(n)``, uint8 (K, H, W, 3), and with a ``motion_gap`` the frame pairs
-    ``(before, after)`` (K, H, W, 3) each that their motion is measured between (None without).
+    that their motion is measured between (None without).
 
     One ``read_sampled`` call decodes every frame once, sampled and partner frames together,
-    so a container that over-reported its length resamples both from the true count.
+    so a container that over-reported its length resamples both. ``motion_gap: auto`` picks one
+    gap per clip: per ``view_length`` sampled frames when several views come in one list.
     """
     if not (reads_frames(spec.motion) and spec.motion_gap):
         return read_sampled(reader, sample), None
@@ -172,17 +177,21 @@ def _decode(
 
     def with_partners(n: int) -> list[int]:
         sampled = np.asarray(sample(n), dtype=np.int64)  # (K,)
-        before, after = motion_pair_indices(sampled, n, spec.motion_gap)  # (K,) each
+        gap = spec.motion_gap
+        if gap == "auto":  # each clip's own gap
+            views = np.split(sampled, max(len(sampled) // (view_length or len(sampled)), 1))  # V x (T,)
+            gap = plan["apart"] = np.concatenate([np.full(len(v), auto_motion_gap(v)) for v in views])  # (K,)
+        before, after = motion_pair_indices(sampled, n, gap)  # (K,) each
         wanted, plan["rows"] = np.unique(np.concatenate([sampled, before, after]), return_inverse=True)
         return wanted.tolist()
 
     decoded = read_sampled(reader, with_partners)  # (unique frames, H, W, 3)
     frames, before, after = np.split(decoded[plan["rows"]], 3)  # (K, H, W, 3) each
-    return frames, (before, after)
+    return frames, FramePairs(before, after, plan.get("apart"))
 
 
 def _model_ready(
-    frames: np.ndarray, spec: ClipSpec, transform: Callable, pairs: tuple[np.ndarray, np.ndarray] | None = None
+    frames: np.ndarray, spec: ClipSpec, transform: Callable, pairs: FramePairs | None = None
 ) -> Clip:
     """Decoded uint8 (T, H, W, 3) -> ``Clip``: the frames transformed, and the spec's motion input
     computed between these T frames, or between the T frame ``pairs`` of a ``motion_gap`` (so it is
@@ -193,7 +202,8 @@ def _model_ready(
     one-crop clip's are too: they are computed before any transform), repeated per crop (C, T, 63).
     A flip in ``transform`` flips the motion input with the frames (``motion_tensors``).
     """
-    motion = motion_input(frames, spec.motion) if pairs is None else motion_input_between(*pairs, spec.motion)
+    motion = (motion_input(frames, spec.motion) if pairs is None else
+              motion_input_of_pairs(pairs, spec.motion))
     if motion is None:
         return Clip(transform(to_video_tensor(frames)).as_subclass(torch.Tensor))  # (T, 3, S, S)
     # One call: the motion input gets the frames' random crop and flip, and stays the motion of
@@ -241,7 +251,8 @@ def read_views(
             return read_views(reader, spec, transform, views, start=start, end=end)
     T = spec.num_frames
     reader = video
-    decoded, pairs = _decode(reader, spec, lambda n: clip_indices(reader, spec, start=start, end=end, views=views).reshape(-1).tolist())  # (V*T, H, W, 3)
+    decoded, pairs = _decode(reader, spec, lambda n: clip_indices(reader, spec, start=start, end=end, views=views).reshape(-1).tolist(),
+                             view_length=T)  # (V*T, H, W, 3)
     if not reads_frames(spec.motion):  # frames only: all views through the transform in one call
         frames = transform(to_video_tensor(decoded)).as_subclass(torch.Tensor)  # (V*T, 3, S, S) or (C, V*T, 3, S, S)
         if frames.ndim == 4:
@@ -253,7 +264,7 @@ def read_views(
     clips = []
     for v in range(views):
         rows = slice(v * T, (v + 1) * T)  # view v's T rows of (V*T, ...)
-        view_pairs = None if pairs is None else (pairs[0][rows], pairs[1][rows])
+        view_pairs = None if pairs is None else pairs.rows(rows)
         clips.append(_model_ready(decoded[rows], spec, transform, view_pairs))
     cropped = clips[0].frames.ndim == 5  # each view came back as (C, T, ...): crops
     frames = torch.stack([c.frames for c in clips])  # (V, [C,] T, 3, S, S)

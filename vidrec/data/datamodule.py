@@ -52,7 +52,8 @@ class VideoDataModule(pl.LightningDataModule):
         num_frames, sampling, stride, frame_size, resize, backend, motion, motion_gap: the
             ``ClipSpec`` (``motion`` is linked from the model by the CLI). ``motion_gap``: 0
             measures the motion input between consecutive sampled frames; g > 0 from each
-            sampled frame to the frame g later, the same short step in a clip of any length.
+            sampled frame to the frame g later, the same short step in a clip of any length;
+            ``auto`` 1 to 4 frames, half the step between samples, reported per frame.
         hflip: random horizontal flips in training. Turn off when classes differ by
             direction (left/right), since a flip swaps them.
         color_jitter: strength of random colour jitter in training (0 = off).
@@ -95,7 +96,7 @@ class VideoDataModule(pl.LightningDataModule):
         crop_scale: tuple[float, float] = (0.5, 1.0),
         backend: Backend | None = _DEFAULT.backend,
         motion: MotionInput = _DEFAULT.motion,
-        motion_gap: int = _DEFAULT.motion_gap,
+        motion_gap: int | Literal["auto"] = _DEFAULT.motion_gap,
         batch_size: int = 16,
         num_workers: int = 2,
         pin_memory: bool = True,

@@ -14,6 +14,8 @@ otherwise) a static scene is a flat grey image, the same for every source.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from typing import Literal
 
 import numpy as np
@@ -280,6 +282,41 @@ def flow_statistics_between(before: np.ndarray, after: np.ndarray, method: FlowM
     """``flow_statistics`` from ``before[n]`` to ``after[n]``: uint8 (N, H, W, 3) twice -> float32 (N, 63)."""
     flow = optical_flow_between(before, after, method)  # (N, H, W, 2), shared by both parts
     return np.concatenate([_grid_motion(flow, before, after, 3), _camera_fit(flow, before, after)], axis=1)
+
+
+@dataclass
+class FramePairs:
+    """The frames a ``motion_gap`` measures each step's motion between, uint8 (K, H, W, 3) each:
+    ``before[k]`` to ``after[k]``, the sampled frame and its partner. With ``motion_gap: auto``
+    they are ``frames_apart[k]`` frames apart (int64 (K,)) and the motion is divided by that;
+    with a fixed gap (None) it is taken as measured."""
+
+    before: np.ndarray
+    after: np.ndarray
+    frames_apart: np.ndarray | None = None
+
+    def rows(self, rows: slice) -> "FramePairs":
+        """The pairs of some steps (one view's)."""
+        apart = None if self.frames_apart is None else self.frames_apart[rows]
+        return FramePairs(self.before[rows], self.after[rows], apart)
+
+
+def motion_input_of_pairs(pairs: FramePairs, kind: MotionInput) -> np.ndarray | None:
+    """The data-side motion input of a clip's frame ``pairs``, one step per pair.
+
+    A fixed gap: ``motion_input_between``. ``motion_gap: auto`` (``frames_apart`` set): the same
+    input per frame, so that clips measured over different gaps agree: flow images of the flow
+    divided by the frames each step spans, and flow statistics (colour change too) divided by them.
+    ``none`` and ``feature_diff``: None.
+    """
+    if pairs.frames_apart is None or not reads_frames(kind):
+        return motion_input_between(pairs.before, pairs.after, kind)
+    apart = np.asarray(pairs.frames_apart, np.float32)  # (K,)
+    if kind == "flow":
+        return flow_to_image(optical_flow_between(pairs.before, pairs.after) / apart[:, None, None, None])  # (K, H, W, 3)
+    if kind == "flow_stats":
+        return (flow_statistics_between(_small(pairs.before), _small(pairs.after)) / apart[:, None]).astype(np.float32)
+    raise ValueError(f"unknown motion input {kind!r}; expected none, feature_diff, flow or flow_stats")
 
 
 def _small(frames: np.ndarray) -> np.ndarray:

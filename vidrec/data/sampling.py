@@ -19,6 +19,8 @@ __all__ = [
     "view_indices",
     "sample_indices",
     "motion_pair_indices",
+    "auto_motion_gap",
+    "AUTO_GAP_MAX",
     "Strategy",
 ]
 
@@ -138,18 +140,39 @@ def sample_indices(
     raise ValueError(f"unknown sampling strategy {strategy!r}; expected segment, uniform or dense")
 
 
-def motion_pair_indices(indices: np.ndarray, n: int, gap: int) -> tuple[np.ndarray, np.ndarray]:
+def motion_pair_indices(indices: np.ndarray, n: int, gap) -> tuple[np.ndarray, np.ndarray]:
     """The frame pair whose motion goes with each sampled frame: ``(before, after)``, int64 like ``indices``.
 
     Frame i pairs with the frame ``gap`` later, ``(i, i + gap)``; near the end of the video,
     where there is none, with the one ``gap`` earlier, ``(i - gap, i)``. So every pair runs
     forward in file order and holds the sampled frame itself, and a video shorter than the gap
-    gives its whole length (one frame: the frame twice, no motion).
+    gives its whole length (one frame: the frame twice, no motion). ``gap`` is one number or
+    one per index (``auto_motion_gap`` of each view).
     """
-    if gap <= 0:
+    gap = np.asarray(gap, dtype=np.int64)
+    if np.any(gap <= 0):
         raise ValueError(f"gap must be positive, got {gap}")
     i = np.asarray(indices, dtype=np.int64)
     fits = i + gap <= n - 1
     before = np.where(fits, i, np.maximum(i - gap, 0))
     after = np.where(fits, i + gap, i)
     return before, after
+
+
+#: The largest gap ``auto_motion_gap`` picks. DIS flow at 112 px follows displacements up to
+#: about 15 px: four frames of a brisk 3-4 px per frame. The benchmark's fastest virtual pans
+#: (20 px per frame) broke at a gap of 4 (README, "Where the motion is measured").
+AUTO_GAP_MAX = 4
+
+
+def auto_motion_gap(indices) -> int:
+    """The gap ``motion_gap: auto`` measures one clip's motion over: int64 (T,) sampled indices -> 1..4.
+
+    Half the median step between the samples, at least 1 and at most ``AUTO_GAP_MAX``. Samples 2
+    frames apart (a 16-frame clip) give 1; 8 or more apart (a 64-frame clip, a UCF101 video) give
+    4. A slow motion then moves far enough to be measured, where one frame shows a fraction of a
+    pixel, and a short clip keeps its neighbouring frames.
+    """
+    steps = np.diff(np.sort(np.asarray(indices, dtype=np.int64)))  # (T-1,)
+    half = int(np.median(steps)) // 2 if len(steps) else 1
+    return int(np.clip(half, 1, AUTO_GAP_MAX))

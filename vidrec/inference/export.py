@@ -236,10 +236,7 @@ def export_onnx(
     examples: tuple[torch.Tensor, ...] = (example,)
     motion_doc = None
     if reads_frames(net.motion):  # the data-side motion input, computed outside the graph
-        gap = ckpt.clip.motion_gap
-        computed = (f"vidrec.data.motion.motion_input(uint8 frames (T, H, W, 3), '{net.motion}')" if not gap else
-                    f"vidrec.data.motion.motion_input_between(before, after, '{net.motion}'), uint8 (T, H, W, 3) each: "
-                    f"the frames at vidrec.data.sampling.motion_pair_indices(sampled indices, frame count, {gap})")
+        computed = _motion_recipe(net.motion, ckpt.clip.motion_gap)
         if net.motion == "flow_stats":
             examples += (torch.randn(2, example.shape[1], FLOW_STATS_DIM),)
             motion_doc = f"{MOTION_NAME}: float32 (batch, frames, {FLOW_STATS_DIM}) flow statistics, {computed}, before any crop"
@@ -295,3 +292,14 @@ def export_onnx(
     finally:
         tmp.unlink(missing_ok=True)
     return out_path
+
+
+def _motion_recipe(motion: str, gap) -> str:
+    """How to compute the exported model's motion input from a video, for its metadata."""
+    if not gap:
+        return f"vidrec.data.motion.motion_input(uint8 frames (T, H, W, 3), '{motion}')"
+    between = f"vidrec.data.motion.motion_input_between(before, after, '{motion}'{', gap' if gap == 'auto' else ''})"
+    pairs = (f"the frames at vidrec.data.sampling.motion_pair_indices(sampled indices, frame count, "
+             f"{'gap' if gap == 'auto' else gap})")
+    auto = ", gap = vidrec.data.sampling.auto_motion_gap(sampled indices)" if gap == "auto" else ""
+    return f"{between}, uint8 (T, H, W, 3) each: {pairs}{auto}"
