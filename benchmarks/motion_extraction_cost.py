@@ -20,7 +20,7 @@ from benchmarks._common import interleaved, median, paired_ratio, spread
 TITLE = "Extraction cost of each motion input and backbone (issue 9)"
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / "real_footage"
-LONG_DATA = ROOT / "data" / "real_footage_64"  # the same folds as 64-frame clips: samples 9 frames apart
+LONG_DATA = ROOT / "data" / "real_footage_64"  # the same folds as 64-frame clips: samples 8 frames apart
 CLIPS = 16
 REPEATS = 3
 # name -> (backbone, blocks): both cut at their stride-16 stage on a 3x3 grid, as configs/custom.yaml.
