@@ -118,8 +118,8 @@ def interpret(rows: list[dict]) -> str:
     return (
         f"Against today's default (Lite0, no motion input): `flow_stats` costs "
         f"{by[('lite0', 'flow_stats')]:.2f}x (DIS flow on small frames, no extra CNN work), and "
-        f"{by[('lite0', 'flow_stats, motion_gap 1')]:.2f}x with `motion_gap: 1` (the custom.yaml default: each sampled "
-        f"frame's partner, the next frame, is decoded too); `flow` runs the CNN on "
+        f"{by[('lite0', 'flow_stats, motion_gap 1')]:.2f}x with `motion_gap: 1` (each sampled frame's partner, the next "
+        f"frame, is decoded too; custom.yaml's `auto` is that on these 16-frame clips); `flow` runs the CNN on "
         f"the flow images too, {by[('lite0', 'flow')]:.2f}x; `feature_diff` costs nothing extra at extraction. "
         f"EfficientNet-Lite2 costs {by[('lite2', 'none')]:.2f}x Lite0 for the same frames. On 64-frame clips (ratios to "
         f"Lite0 without motion on those clips) `motion_gap: 1` costs {by[('lite0', _label('flow_stats', 1, True))]:.2f}x and "
