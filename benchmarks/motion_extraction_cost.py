@@ -25,7 +25,7 @@ CLIPS = 16
 REPEATS = 3
 # name -> (backbone, blocks): both cut at their stride-16 stage on a 3x3 grid, as configs/custom.yaml.
 BACKBONES = {"lite0": ("efficientnet_lite0", 12), "lite2": ("efficientnet_lite2", 16)}
-# (motion, motion_gap): the gap decodes each sampled frame's partner too (configs/custom.yaml's 1).
+# (motion, motion_gap): the gap decodes each sampled frame's partner too (configs/custom.yaml's auto is 1 on these clips).
 MOTIONS = (("none", 0), ("feature_diff", 0), ("flow", 0), ("flow_stats", 0), ("flow_stats", 1))
 # On the 16-frame clips `motion_gap: auto` is gap 1; on the 64-frame ones each partner is 4 frames on.
 LONG_MOTIONS = (("none", 0), ("flow_stats", 1), ("flow_stats", "auto"))

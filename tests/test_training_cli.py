@@ -444,25 +444,35 @@ def test_monitor_that_is_logged_is_left_alone_and_others_fall_back(tmp_path):
     assert train_loss.monitor == "train/loss"
 
 
-def test_early_stopping_on_a_metric_never_logged_falls_back_and_a_twin_checkpoint_is_left_out(tmp_path):
+def test_early_stopping_on_a_metric_never_logged_falls_back_and_twins_are_left_out(tmp_path):
     from pytorch_lightning import Trainer
     from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 
     from vidrec.training.checkpoint_monitor import monitor_what_is_logged
 
     stop = EarlyStopping(monitor="val/top1", mode="max", min_delta=0.01, stopping_threshold=0.9, divergence_threshold=0.1)
-    top1, loss = ModelCheckpoint(monitor="val/top1", mode="max"), ModelCheckpoint(monitor="val/loss", mode="min")
+    top1, loss = ModelCheckpoint(monitor="val/top1", mode="max", filename="top1"), ModelCheckpoint(monitor="val/loss", mode="min")
     trainer = Trainer(callbacks=[stop, top1, loss], default_root_dir=tmp_path, logger=False)
     with pytest.warns(UserWarning) as caught:
         monitor_what_is_logged(trainer, {"val/cider", "val/loss"}, "no action head: no labels")
     said = [str(w.message) for w in caught]
-    assert any(m.startswith("EarlyStopping monitors 'val/top1'") and "training stops by 'val/loss'" in m for m in said)
-    assert any("another ModelCheckpoint already chooses checkpoints by 'val/loss': this one is left out" in m for m in said)
+    assert any(m.startswith("EarlyStopping monitors 'val/top1'") and "training stops (its stopping_threshold and "
+               "divergence_threshold, values of 'val/top1', are dropped) by 'val/loss'" in m for m in said)
+    assert any("another ModelCheckpoint already watches 'val/loss': this one (filename='top1'" in m for m in said)
     # switched as EarlyStopping(monitor="val/loss", mode="min", min_delta=0.01) would have been built
-    assert (stop.monitor, stop.mode, stop.min_delta, float(stop.best_score)) == ("val/loss", "min", -0.01, float("inf"))
-    assert stop.stopping_threshold is None and stop.divergence_threshold is None
-    assert stop.state_key == EarlyStopping(monitor="val/loss", mode="min").state_key
+    fresh = EarlyStopping(monitor="val/loss", mode="min", min_delta=0.01)
+    assert (stop.monitor, stop.mode, stop.min_delta, float(stop.best_score)) == ("val/loss", "min", fresh.min_delta, float("inf"))
+    assert stop.stopping_threshold is None and stop.divergence_threshold is None and stop.state_key == fresh.state_key
     assert top1 not in trainer.callbacks and trainer.checkpoint_callbacks.count(loss) == 1
+
+    # A negative min_delta (a tolerance) keeps its meaning too; an EarlyStopping twin is left out like a checkpoint.
+    tolerant = EarlyStopping(monitor="val/top1", mode="max", min_delta=-0.01, patience=2)
+    already = EarlyStopping(monitor="val/loss", mode="min", patience=10)
+    trainer = Trainer(callbacks=[tolerant, already], default_root_dir=tmp_path, logger=False)
+    with pytest.warns(UserWarning, match=r"another EarlyStopping already watches 'val/loss': this one \(patience=2\) is left out"):
+        monitor_what_is_logged(trainer, {"val/loss"}, "no action head: no labels")
+    assert tolerant.min_delta == EarlyStopping(monitor="val/loss", mode="min", min_delta=-0.01).min_delta
+    assert tolerant not in trainer.callbacks and already in trainer.callbacks
 
 
 def test_captions_alone_with_early_stopping_on_top1_trains_on(tmp_path, tiny_dataset, debug_args):

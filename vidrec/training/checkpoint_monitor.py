@@ -33,10 +33,11 @@ def monitor_what_is_logged(trainer: Trainer, logged: Collection[str], why: str) 
     at ``val/loss`` (min).
 
     ``why`` says what the model lacks, for the warning. Monitors of other stages (``train/...``)
-    are left alone: the model does not decide those. A switched ModelCheckpoint that would then
-    be another one's twin (same monitor, mode and schedule) is dropped instead: Lightning keys
-    each callback's saved state by those, so twins would restore each other's best file and
-    delete it on the next improvement.
+    are left alone: the model does not decide those. A switched callback that would then be
+    another one's twin (same type, monitor, mode and, for checkpoints, schedule) is left out
+    instead: Lightning keys each callback's saved state by those, so twins would restore each
+    other's state (a checkpoint's best file, which it then deletes on the next improvement; an
+    EarlyStopping's patience and count).
     """
     for callback in list(trainer.callbacks):
         if not isinstance(callback, (ModelCheckpoint, EarlyStopping)):
@@ -46,17 +47,21 @@ def monitor_what_is_logged(trainer: Trainer, logged: Collection[str], why: str) 
             continue
         kind = type(callback).__name__
         if isinstance(callback, ModelCheckpoint):
-            _switch_checkpoint(trainer, callback)
-            if callback not in trainer.callbacks:
-                rank_zero_warn(
-                    f"ModelCheckpoint monitors {monitor!r}, which this model never logs ({why}), and another "
-                    f"ModelCheckpoint already chooses checkpoints by {FALLBACK_MONITOR!r}: this one is left out"
-                )
-                continue
+            callback.monitor, callback.mode = FALLBACK_MONITOR, "min"
+            callback.kth_value = torch.tensor(float("inf"))  # what ModelCheckpoint starts from in "min" mode
             chosen = "checkpoints are chosen"
         else:
+            dropped = [name for name in ("stopping_threshold", "divergence_threshold") if getattr(callback, name) is not None]
             _switch_early_stopping(callback)
-            chosen = "training stops"
+            chosen = "training stops" + (f" (its {' and '.join(dropped)}, values of {monitor!r}, are dropped)" if dropped else "")
+        if any(other is not callback and type(other) is type(callback) and other.state_key == callback.state_key
+               for other in trainer.callbacks):
+            trainer.callbacks.remove(callback)
+            rank_zero_warn(
+                f"{kind} monitors {monitor!r}, which this model never logs ({why}), and another {kind} already "
+                f"watches {FALLBACK_MONITOR!r}: this one ({_settings(callback)}) is left out"
+            )
+            continue
         rank_zero_warn(
             f"{kind} monitors {monitor!r}, which this model never logs ({why}): "
             f"{chosen} by {FALLBACK_MONITOR!r} (lower is better) instead. To choose another, "
@@ -64,17 +69,17 @@ def monitor_what_is_logged(trainer: Trainer, logged: Collection[str], why: str) 
         )
 
 
-def _switch_checkpoint(trainer: Trainer, callback: ModelCheckpoint) -> None:
-    """Monitor ``val/loss`` (min); drop the callback from ``trainer`` if that makes it another's twin."""
-    callback.monitor, callback.mode = FALLBACK_MONITOR, "min"
-    callback.kth_value = torch.tensor(float("inf"))  # what ModelCheckpoint starts from in "min" mode
-    if any(other is not callback and other.state_key == callback.state_key for other in trainer.checkpoint_callbacks):
-        trainer.callbacks.remove(callback)
-
-
 def _switch_early_stopping(callback: EarlyStopping) -> None:
     """Monitor ``val/loss`` (min), as EarlyStopping's constructor would have set it up."""
+    given = callback.min_delta * (1 if callback.mode == "max" else -1)  # stored signed by mode: the value given
     callback.monitor, callback.mode = FALLBACK_MONITOR, "min"
-    callback.min_delta = -abs(callback.min_delta)  # stored signed: an improvement must lower the loss by it
+    callback.min_delta = -given  # an improvement must lower the loss by it
     callback.best_score = torch.tensor(float("inf"))
     callback.stopping_threshold = callback.divergence_threshold = None  # values of the metric it no longer reads
+
+
+def _settings(callback) -> str:
+    """What a left-out callback was set to do, for the warning."""
+    if isinstance(callback, ModelCheckpoint):
+        return f"filename={callback.filename!r}, save_top_k={callback.save_top_k}, save_last={callback.save_last}"
+    return f"patience={callback.patience}"
