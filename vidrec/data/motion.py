@@ -15,7 +15,6 @@ otherwise) a static scene is a flat grey image, the same for every source.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from typing import Literal
 
 import numpy as np
