@@ -88,28 +88,18 @@ def run() -> list[dict]:
         print(f"[motion_extraction_cost] building lite0 / {_label(motion, gap, True)}", file=sys.stderr, flush=True)
         cases[f"lite0 / {_label(motion, gap, True)}"] = _extractor(*BACKBONES["lite0"], motion, gap, long_records)
     times = interleaved(cases, REPEATS)
-    base = times["lite0 / none"]
-    rows = []
-    for bname in BACKBONES:
-        for motion, gap in MOTIONS:
-            key = f"{bname} / {'none' if motion == 'feature_diff' else _label(motion, gap)}"
-            ratios = [t / b for t, b in zip(times[key], base)]
-            rows.append(
-                {
-                    "backbone": bname,
-                    "motion": _label(motion, gap),
-                    "ms/clip": median(times[key]) / CLIPS * 1000,
-                    "clips/s": CLIPS / median(times[key]),
-                    "ratio": paired_ratio(times[key], base),
-                    "range": spread(ratios),
-                }
-            )
+
+    def row(backbone: str, label: str, key: str, base: list[float]) -> dict:
+        ratios = [t / b for t, b in zip(times[key], base)]
+        return {"backbone": backbone, "motion": label, "ms/clip": median(times[key]) / CLIPS * 1000,
+                "clips/s": CLIPS / median(times[key]), "ratio": paired_ratio(times[key], base), "range": spread(ratios)}
+
+    rows = [row(bname, _label(motion, gap), f"{bname} / {'none' if motion == 'feature_diff' else _label(motion, gap)}",
+                times["lite0 / none"])
+            for bname in BACKBONES for motion, gap in MOTIONS]
     long_base = times[f"lite0 / {_label('none', 0, True)}"]
-    for motion, gap in LONG_MOTIONS:
-        key = f"lite0 / {_label(motion, gap, True)}"
-        ratios = [t / b for t, b in zip(times[key], long_base)]
-        rows.append({"backbone": "lite0", "motion": _label(motion, gap, True), "ms/clip": median(times[key]) / CLIPS * 1000,
-                     "clips/s": CLIPS / median(times[key]), "ratio": paired_ratio(times[key], long_base), "range": spread(ratios)})
+    rows += [row("lite0", _label(motion, gap, True), f"lite0 / {_label(motion, gap, True)}", long_base)
+             for motion, gap in LONG_MOTIONS]
     return rows
 
 

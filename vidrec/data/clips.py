@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from vidrec.data.decode import Backend, VideoDecodeError, VideoReader, open_video, read_sampled
-from vidrec.data.motion import FramePairs, MotionInput, motion_input, motion_input_of_pairs, reads_frames
+from vidrec.data.motion import FramePairs, MotionInput, motion_input, motion_input_between, reads_frames
 from vidrec.data.motion_tensors import as_motion_tensor
 from vidrec.data.sampling import Strategy, auto_motion_gap, motion_pair_indices, sample_indices, view_indices
 from vidrec.data.transforms import Normalization, eval_transform, to_video_tensor
@@ -203,7 +203,7 @@ def _model_ready(
     A flip in ``transform`` flips the motion input with the frames (``motion_tensors``).
     """
     motion = (motion_input(frames, spec.motion) if pairs is None else
-              motion_input_of_pairs(pairs, spec.motion))
+              motion_input_between(pairs.before, pairs.after, spec.motion, pairs.frames_apart))
     if motion is None:
         return Clip(transform(to_video_tensor(frames)).as_subclass(torch.Tensor))  # (T, 3, S, S)
     # One call: the motion input gets the frames' random crop and flip, and stays the motion of

@@ -32,7 +32,6 @@ __all__ = [
     "flow_statistics_between",
     "flow_to_image",
     "flow_images",
-    "flow_images_between",
     "feature_differences",
     "grid_pool",
     "motion_descriptor",
@@ -139,11 +138,6 @@ def flow_to_image(flow: np.ndarray, scale: float | None = None) -> np.ndarray:
 def flow_images(frames: np.ndarray, method: FlowMethod = "dis", scale: float | None = None) -> np.ndarray:
     """uint8 (T, H, W, 3) frames -> uint8 (T-1, H, W, 3) flow images for a frozen CNN."""
     return flow_to_image(optical_flow(frames, method), scale)
-
-
-def flow_images_between(before: np.ndarray, after: np.ndarray, method: FlowMethod = "dis") -> np.ndarray:
-    """``flow_images`` from ``before[n]`` to ``after[n]``: uint8 (N, H, W, 3) twice -> uint8 (N, H, W, 3)."""
-    return flow_to_image(optical_flow_between(before, after, method))
 
 
 def feature_differences(features, pad: bool = False):
@@ -287,8 +281,8 @@ def flow_statistics_between(before: np.ndarray, after: np.ndarray, method: FlowM
 class FramePairs:
     """The frames a ``motion_gap`` measures each step's motion between, uint8 (K, H, W, 3) each:
     ``before[k]`` to ``after[k]``, the sampled frame and its partner. With ``motion_gap: auto``
-    they are ``frames_apart[k]`` frames apart (int64 (K,)) and the motion is divided by that;
-    with a fixed gap (None) it is taken as measured."""
+    they are ``frames_apart[k]`` frames apart (int64 (K,)) and the motion is divided by that
+    (``motion_input_between``); with a fixed gap (None) it is taken as measured."""
 
     before: np.ndarray
     after: np.ndarray
@@ -298,24 +292,6 @@ class FramePairs:
         """The pairs of some steps (one view's)."""
         apart = None if self.frames_apart is None else self.frames_apart[rows]
         return FramePairs(self.before[rows], self.after[rows], apart)
-
-
-def motion_input_of_pairs(pairs: FramePairs, kind: MotionInput) -> np.ndarray | None:
-    """The data-side motion input of a clip's frame ``pairs``, one step per pair.
-
-    A fixed gap: ``motion_input_between``. ``motion_gap: auto`` (``frames_apart`` set): the same
-    input per frame, so that clips measured over different gaps agree: flow images of the flow
-    divided by the frames each step spans, and flow statistics (colour change too) divided by them.
-    ``none`` and ``feature_diff``: None.
-    """
-    if pairs.frames_apart is None or not reads_frames(kind):
-        return motion_input_between(pairs.before, pairs.after, kind)
-    apart = np.asarray(pairs.frames_apart, np.float32)  # (K,)
-    if kind == "flow":
-        return flow_to_image(optical_flow_between(pairs.before, pairs.after) / apart[:, None, None, None])  # (K, H, W, 3)
-    if kind == "flow_stats":
-        return (flow_statistics_between(_small(pairs.before), _small(pairs.after)) / apart[:, None]).astype(np.float32)
-    raise ValueError(f"unknown motion input {kind!r}; expected none, feature_diff, flow or flow_stats")
 
 
 def _small(frames: np.ndarray) -> np.ndarray:
@@ -355,7 +331,9 @@ def motion_input(frames: np.ndarray, kind: MotionInput) -> np.ndarray | None:
     return first if steps is None else np.concatenate([first, steps], axis=0)
 
 
-def motion_input_between(before: np.ndarray, after: np.ndarray, kind: MotionInput) -> np.ndarray | None:
+def motion_input_between(
+    before: np.ndarray, after: np.ndarray, kind: MotionInput, frames_apart: np.ndarray | None = None
+) -> np.ndarray | None:
     """The data-side motion input from ``before[t]`` to ``after[t]`` for each of a clip's T steps.
 
     With ``ClipSpec.motion_gap`` the pair of step t is sampled frame t and the frame a fixed
@@ -365,11 +343,18 @@ def motion_input_between(before: np.ndarray, after: np.ndarray, kind: MotionInpu
     grows with the video's length: on a long video consecutive samples are seconds apart, too far
     for flow to follow what moved. uint8 (T, H, W, 3) twice -> ``flow``: uint8 (T, H, W, 3) flow
     images; ``flow_stats``: float32 (T, 63). ``none`` and ``feature_diff``: None.
+
+    ``frames_apart`` (T,) (``motion_gap: auto``) gives the motion per frame, so that clips
+    measured over different gaps agree: the flow is divided by it before it is drawn, and the
+    flow statistics (colour change too) are divided by it.
     """
     if not reads_frames(kind):
         return None
+    per = None if frames_apart is None else np.asarray(frames_apart, np.float32)  # (T,)
     if kind == "flow":
-        return flow_images_between(before, after)  # (T, H, W, 3)
+        flow = optical_flow_between(before, after)  # (T, H, W, 2)
+        return flow_to_image(flow if per is None else flow / per[:, None, None, None])  # (T, H, W, 3)
     if kind == "flow_stats":
-        return flow_statistics_between(_small(before), _small(after))  # (T, 63)
+        stats = flow_statistics_between(_small(before), _small(after))  # (T, 63)
+        return stats if per is None else (stats / per[:, None]).astype(np.float32)
     raise ValueError(f"unknown motion input {kind!r}; expected none, feature_diff, flow or flow_stats")

@@ -299,8 +299,8 @@ def _motion_recipe(motion: str, gap) -> str:
     if not gap:
         return f"vidrec.data.motion.motion_input(uint8 frames (T, H, W, 3), '{motion}')"
     if gap == "auto":
-        return (f"vidrec.data.motion.motion_input_of_pairs(FramePairs(before, after, frames_apart=np.full(T, gap)), '{motion}'), "
-                f"before/after uint8 (T, H, W, 3): the frames at vidrec.data.sampling.motion_pair_indices(sampled indices, "
+        return (f"vidrec.data.motion.motion_input_between(before, after, '{motion}', frames_apart=np.full(T, gap)), "
+                f"uint8 (T, H, W, 3) each: the frames at vidrec.data.sampling.motion_pair_indices(sampled indices, "
                 f"frame count, gap), gap = vidrec.data.sampling.auto_motion_gap(sampled indices)")
     return (f"vidrec.data.motion.motion_input_between(before, after, '{motion}'), uint8 (T, H, W, 3) each: "
             f"the frames at vidrec.data.sampling.motion_pair_indices(sampled indices, frame count, {gap})")
