@@ -126,14 +126,16 @@ def test_bidirectional_two_layer_lstm_with_attention_and_overrides(tmp_path):
     assert meta["classes"] == ["a", "b", "c"] and meta["num_frames"] == 3 and meta["frame_size"] == [16, 16]
 
 
-@pytest.mark.parametrize("motion, gap", [("flow_stats", 0), ("flow", 0), ("flow_stats", "auto")])
-def test_a_model_with_a_motion_input_exports_with_it_as_a_second_input(tmp_path, make_video, moving_square, motion, gap):
+@pytest.mark.parametrize("motion, gap, span", [("flow_stats", 0, "gap"), ("flow", 0, "gap"), ("flow_stats", "auto", "gap"),
+                                               ("flow_stats", "auto", "step")])
+def test_a_model_with_a_motion_input_exports_with_it_as_a_second_input(tmp_path, make_video, moving_square, motion, gap, span):
     # configs/custom.yaml's models read flow statistics; DIS flow is not an ONNX operator, so
     # the graph takes the motion input that read_clip computes, beside the frames.
     from vidrec.data.clips import read_clip
 
     ckpt = tmp_path / f"{motion}.ckpt"
-    net = _fake_checkpoint(ckpt, {"num_frames": 6, "frame_size": 32, "motion": motion, "motion_gap": gap}, classes=["a", "b", "c"],
+    net = _fake_checkpoint(ckpt, {"num_frames": 6, "frame_size": 32, "motion": motion, "motion_gap": gap,
+                                                       "motion_span": span}, classes=["a", "b", "c"],
                            motion=motion)
     path = export_onnx(ckpt, tmp_path / f"{motion}.onnx")
     session = _session(path)
@@ -141,6 +143,7 @@ def test_a_model_with_a_motion_input_exports_with_it_as_a_second_input(tmp_path,
     assert all(isinstance(i.shape[0], str) and isinstance(i.shape[1], str) for i in session.get_inputs())
     recipe = read_metadata(path)["motion"]
     assert f"'{motion}'" in recipe and ("auto_motion_gap(sampled indices)" in recipe) == (gap == "auto")
+    assert ("motion_hop_indices" in recipe and "step_of=" in recipe) == (span == "step")
 
     loaded = load_checkpoint(ckpt)
     video = make_video(tmp_path / "square.avi", moving_square(seed=1, num_frames=12))

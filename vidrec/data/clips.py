@@ -21,7 +21,7 @@ import torch
 from vidrec.data.decode import Backend, VideoDecodeError, VideoReader, open_video, read_sampled
 from vidrec.data.motion import FramePairs, MotionInput, motion_input, motion_input_between, reads_frames
 from vidrec.data.motion_tensors import as_motion_tensor
-from vidrec.data.sampling import Strategy, auto_motion_gap, motion_pair_indices, sample_indices, view_indices
+from vidrec.data.sampling import Strategy, auto_motion_gap, motion_hop_indices, motion_hops, sample_indices, view_indices
 from vidrec.data.transforms import Normalization, eval_transform, to_video_tensor
 
 __all__ = [
@@ -45,6 +45,10 @@ class ClipSpec:
     to the frame g later (``sampling.motion_pair_indices``: the same short step in any video),
     ``auto`` over 1 to 4 frames, half the clip's step between samples (``sampling.auto_motion_gap``),
     divided by that gap: motion per frame, so that clips measured over different gaps agree.
+    ``motion_span`` how much of each step that motion covers: ``gap``, the one pair from the
+    sampled frame; ``step``, the mean of the gap-long hops from it to the next sample
+    (``sampling.motion_hops``, at most 8), so a long video's motion between two samples is
+    measured all the way, not over its first few frames.
     """
 
     num_frames: int = 8
@@ -55,12 +59,15 @@ class ClipSpec:
     backend: Backend | None = None
     motion: MotionInput = "none"
     motion_gap: int | Literal["auto"] = 0  # 0: what checkpoints saved before the setting existed were trained with
+    motion_span: Literal["gap", "step"] = "gap"  # gap: the same, for checkpoints older than this setting
 
     def __post_init__(self):
         if self.motion_gap != "auto" and (isinstance(self.motion_gap, str) or self.motion_gap < 0):
             raise ValueError(
                 f"motion_gap must be 0 (between sampled frames), a number of frames > 0 or 'auto', got {self.motion_gap!r}"
             )
+        if self.motion_span not in ("gap", "step"):
+            raise ValueError(f"motion_span must be 'gap' or 'step', got {self.motion_span!r}")
 
     @classmethod
     def from_hparams(cls, hparams: Mapping) -> "ClipSpec":
@@ -169,7 +176,8 @@ def _decode(
 
     One ``read_sampled`` call decodes every frame once, sampled and partner frames together,
     so a container that over-reported its length resamples both. ``motion_gap: auto`` picks one
-    gap per clip: per ``view_length`` sampled frames when several views come in one list.
+    gap per clip, and ``motion_span: step`` one number of hops: per ``view_length`` sampled
+    frames when several views come in one list.
     """
     if not (reads_frames(spec.motion) and spec.motion_gap):
         return read_sampled(reader, sample), None
@@ -177,17 +185,28 @@ def _decode(
 
     def with_partners(n: int) -> list[int]:
         sampled = np.asarray(sample(n), dtype=np.int64)  # (K,)
-        gap = spec.motion_gap
-        if gap == "auto":  # each clip's own gap
-            views = np.split(sampled, max(len(sampled) // (view_length or len(sampled)), 1))  # V x (T,)
-            gap = plan["apart"] = np.concatenate([np.full(len(v), auto_motion_gap(v)) for v in views])  # (K,)
-        before, after = motion_pair_indices(sampled, n, gap)  # (K,) each
-        wanted, plan["rows"] = np.unique(np.concatenate([sampled, before, after]), return_inverse=True)
+        views = np.split(sampled, max(len(sampled) // (view_length or len(sampled)), 1))  # V x (T,)
+        before, after, apart, step_of = [], [], [], []
+        first = 0  # the view's first row of (K,)
+        for v in views:  # each clip's own gap and hops
+            gap = auto_motion_gap(v) if spec.motion_gap == "auto" else spec.motion_gap
+            hops = motion_hops(v, gap) if spec.motion_span == "step" else 1
+            b, a = motion_hop_indices(v, n, gap, hops)  # (T, hops) each
+            before.append(b.reshape(-1))
+            after.append(a.reshape(-1))
+            apart.append(np.full(b.size, gap))
+            step_of.append(first + np.repeat(np.arange(len(v)), hops))
+            first += len(v)
+        plan["pairs"] = sum(len(b) for b in before)  # P
+        plan["apart"] = np.concatenate(apart) if spec.motion_gap == "auto" else None  # (P,)
+        plan["step_of"] = np.concatenate(step_of) if spec.motion_span == "step" else None  # (P,)
+        wanted, plan["rows"] = np.unique(np.concatenate([sampled, *before, *after]), return_inverse=True)
         return wanted.tolist()
 
-    decoded = read_sampled(reader, with_partners)  # (unique frames, H, W, 3)
-    frames, before, after = np.split(decoded[plan["rows"]], 3)  # (K, H, W, 3) each
-    return frames, FramePairs(before, after, plan.get("apart"))
+    decoded = read_sampled(reader, with_partners)[plan["rows"]]  # (K + 2P, H, W, 3)
+    k, p = len(decoded) - 2 * plan["pairs"], plan["pairs"]
+    frames, before, after = decoded[:k], decoded[k:k + p], decoded[k + p:]  # (K | P | P, H, W, 3)
+    return frames, FramePairs(before, after, plan["apart"], plan["step_of"])
 
 
 def _model_ready(
@@ -203,7 +222,7 @@ def _model_ready(
     A flip in ``transform`` flips the motion input with the frames (``motion_tensors``).
     """
     motion = (motion_input(frames, spec.motion) if pairs is None else
-              motion_input_between(pairs.before, pairs.after, spec.motion, pairs.frames_apart))
+              motion_input_between(pairs.before, pairs.after, spec.motion, pairs.frames_apart, pairs.step_of))
     if motion is None:
         return Clip(transform(to_video_tensor(frames)).as_subclass(torch.Tensor))  # (T, 3, S, S)
     # One call: the motion input gets the frames' random crop and flip, and stays the motion of

@@ -279,19 +279,39 @@ def flow_statistics_between(before: np.ndarray, after: np.ndarray, method: FlowM
 
 @dataclass
 class FramePairs:
-    """The frames a ``motion_gap`` measures each step's motion between, uint8 (K, H, W, 3) each:
-    ``before[k]`` to ``after[k]``, the sampled frame and its partner. With ``motion_gap: auto``
-    they are ``frames_apart[k]`` frames apart (int64 (K,)) and the motion is divided by that
-    (``motion_input_between``); with a fixed gap (None) it is taken as measured."""
+    """The frames a ``motion_gap`` measures each step's motion between, uint8 (P, H, W, 3) each:
+    ``before[p]`` to ``after[p]``. Pair p belongs to step ``step_of[p]`` (int64 (P,), ascending);
+    None: one pair per step, the sampled frame and its partner (P = K). With ``motion_span:
+    step`` a step has several pairs, hops towards the next sample, and its motion is their mean.
+    With ``motion_gap: auto`` the pair's frames are ``frames_apart[p]`` apart (int64 (P,)) and its
+    motion is divided by that (``motion_input_between``); with a fixed gap (None) it is taken as
+    measured."""
 
     before: np.ndarray
     after: np.ndarray
     frames_apart: np.ndarray | None = None
+    step_of: np.ndarray | None = None
 
     def rows(self, rows: slice) -> "FramePairs":
-        """The pairs of some steps (one view's)."""
-        apart = None if self.frames_apart is None else self.frames_apart[rows]
-        return FramePairs(self.before[rows], self.after[rows], apart)
+        """The pairs of some steps (one view's), their steps counted from 0 again."""
+        if self.step_of is None:
+            apart = None if self.frames_apart is None else self.frames_apart[rows]
+            return FramePairs(self.before[rows], self.after[rows], apart)
+        keep = (self.step_of >= rows.start) & (self.step_of < rows.stop)  # (P,)
+        apart = None if self.frames_apart is None else self.frames_apart[keep]
+        return FramePairs(self.before[keep], self.after[keep], apart, self.step_of[keep] - rows.start)
+
+
+def _mean_per_step(x: np.ndarray, step_of: np.ndarray) -> np.ndarray:
+    """(P, ...) values of pairs -> (K, ...) float32, the mean of each step's pairs. ``step_of``
+    (P,) ascends through 0..K-1 with every step present, so a step's pairs are one run."""
+    step_of = np.asarray(step_of)
+    starts = np.flatnonzero(np.r_[True, np.diff(step_of) != 0])  # (K,) first pair of each step
+    if step_of[0] != 0 or np.any(np.diff(step_of) < 0) or len(starts) != step_of[-1] + 1:
+        raise ValueError(f"step_of must ascend through 0..K-1 with every step present, got {step_of}")
+    counts = np.diff(np.r_[starts, len(step_of)])  # (K,)
+    sums = np.add.reduceat(x, starts, axis=0, dtype=np.float64)  # (K, ...)
+    return (sums / counts.reshape(-1, *[1] * (x.ndim - 1))).astype(np.float32)
 
 
 def _small(frames: np.ndarray) -> np.ndarray:
@@ -332,7 +352,11 @@ def motion_input(frames: np.ndarray, kind: MotionInput) -> np.ndarray | None:
 
 
 def motion_input_between(
-    before: np.ndarray, after: np.ndarray, kind: MotionInput, frames_apart: np.ndarray | None = None
+    before: np.ndarray,
+    after: np.ndarray,
+    kind: MotionInput,
+    frames_apart: np.ndarray | None = None,
+    step_of: np.ndarray | None = None,
 ) -> np.ndarray | None:
     """The data-side motion input from ``before[t]`` to ``after[t]`` for each of a clip's T steps.
 
@@ -347,14 +371,21 @@ def motion_input_between(
     ``frames_apart`` (T,) (``motion_gap: auto``) gives the motion per frame, so that clips
     measured over different gaps agree: the flow is divided by it before it is drawn, and the
     flow statistics (colour change too) are divided by it.
+
+    ``step_of`` (P,) (``motion_span: step``) says which of the T steps each of P pairs measures
+    (``frames_apart`` is then (P,) too): a step's flow, or its statistics, is the mean over its
+    pairs, the motion of every hop from the sampled frame to the next one instead of the first
+    hop's alone.
     """
     if not reads_frames(kind):
         return None
-    per = None if frames_apart is None else np.asarray(frames_apart, np.float32)  # (T,)
+    per = None if frames_apart is None else np.asarray(frames_apart, np.float32)  # (P,)
     if kind == "flow":
-        flow = optical_flow_between(before, after)  # (T, H, W, 2)
-        return flow_to_image(flow if per is None else flow / per[:, None, None, None])  # (T, H, W, 3)
+        flow = optical_flow_between(before, after)  # (P, H, W, 2)
+        flow = flow if per is None else flow / per[:, None, None, None]
+        return flow_to_image(flow if step_of is None else _mean_per_step(flow, step_of))  # (T, H, W, 3)
     if kind == "flow_stats":
-        stats = flow_statistics_between(_small(before), _small(after))  # (T, 63)
-        return stats if per is None else (stats / per[:, None]).astype(np.float32)
+        stats = flow_statistics_between(_small(before), _small(after))  # (P, 63)
+        stats = stats if per is None else (stats / per[:, None]).astype(np.float32)
+        return stats if step_of is None else _mean_per_step(stats, step_of)  # (T, 63)
     raise ValueError(f"unknown motion input {kind!r}; expected none, feature_diff, flow or flow_stats")

@@ -21,6 +21,9 @@ __all__ = [
     "motion_pair_indices",
     "auto_motion_gap",
     "AUTO_GAP_MAX",
+    "motion_hops",
+    "motion_hop_indices",
+    "MAX_MOTION_HOPS",
     "Strategy",
 ]
 
@@ -178,3 +181,41 @@ def auto_motion_gap(indices) -> int:
     steps = np.diff(np.sort(np.asarray(indices, dtype=np.int64)))  # (T-1,)
     half = int(np.median(steps)) // 2 if len(steps) else 1
     return int(np.clip(half, 1, AUTO_GAP_MAX))
+
+
+#: The most pairs ``motion_span: step`` measures one step over. Eight hops of the largest auto
+#: gap (4) cover 32 frames, a step of 8 samples over ~10 s at 25 fps; on longer videos the
+#: measured part of each step shrinks again. Each hop costs one flow computation and one
+#: decoded frame per sampled frame.
+MAX_MOTION_HOPS = 8
+
+
+def motion_hops(indices, gap: int) -> int:
+    """How many ``gap``-frame hops ``motion_span: step`` chains from each sampled frame: one
+    clip's (or view's) int64 (T,) sampled indices -> 1..``MAX_MOTION_HOPS``.
+
+    The median step between samples over the gap (rounded down), so that the hops reach the
+    next sample: a 16-frame clip (samples 2 apart, gap 1) gets 2, a 64-frame one (8 apart, gap 4)
+    2, a 160-frame one (20 apart, gap 4) 5. Samples no further apart than the gap get 1.
+    """
+    steps = np.diff(np.sort(np.asarray(indices, dtype=np.int64)))  # (T-1,)
+    step = int(np.median(steps)) if len(steps) else 0
+    return int(np.clip(step // max(int(gap), 1), 1, MAX_MOTION_HOPS))
+
+
+def motion_hop_indices(indices: np.ndarray, n: int, gap: int, hops: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``hops`` consecutive frame pairs that measure each sampled frame's motion over more
+    than one gap: int64 (T, hops) ``before`` and ``after``.
+
+    Hop h of frame i is ``motion_pair_indices`` of frame i + h * gap: ``(i + h*gap, i + (h+1)*gap)``,
+    so the hops run end to end from the sampled frame towards the next one. A hop that would
+    start past the video's last frame is the last pair again (``motion_pair_indices`` of the
+    last frame), so a step near the end counts its last motion more than once rather than
+    inventing any. ``hops`` 1 is ``motion_pair_indices``.
+    """
+    if hops < 1:
+        raise ValueError(f"hops must be >= 1, got {hops}")
+    i = np.asarray(indices, dtype=np.int64)[:, None]  # (T, 1)
+    starts = np.minimum(i + np.arange(hops) * int(gap), n - 1)  # (T, hops)
+    before, after = motion_pair_indices(starts.reshape(-1), n, gap)  # (T*hops,) each
+    return before.reshape(starts.shape), after.reshape(starts.shape)

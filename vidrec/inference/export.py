@@ -236,7 +236,7 @@ def export_onnx(
     examples: tuple[torch.Tensor, ...] = (example,)
     motion_doc = None
     if reads_frames(net.motion):  # the data-side motion input, computed outside the graph
-        computed = _motion_recipe(net.motion, ckpt.clip.motion_gap)
+        computed = _motion_recipe(net.motion, ckpt.clip.motion_gap, ckpt.clip.motion_span)
         if net.motion == "flow_stats":
             examples += (torch.randn(2, example.shape[1], FLOW_STATS_DIM),)
             motion_doc = f"{MOTION_NAME}: float32 (batch, frames, {FLOW_STATS_DIM}) flow statistics, {computed}, before any crop"
@@ -294,13 +294,17 @@ def export_onnx(
     return out_path
 
 
-def _motion_recipe(motion: str, gap) -> str:
+def _motion_recipe(motion: str, gap, span: str = "gap") -> str:
     """How to compute the exported model's motion input from a video, for its metadata."""
     if not gap:
         return f"vidrec.data.motion.motion_input(uint8 frames (T, H, W, 3), '{motion}')"
-    if gap == "auto":
-        return (f"vidrec.data.motion.motion_input_between(before, after, '{motion}', frames_apart=np.full(T, gap)), "
-                f"uint8 (T, H, W, 3) each: the frames at vidrec.data.sampling.motion_pair_indices(sampled indices, "
-                f"frame count, gap), gap = vidrec.data.sampling.auto_motion_gap(sampled indices)")
-    return (f"vidrec.data.motion.motion_input_between(before, after, '{motion}'), uint8 (T, H, W, 3) each: "
-            f"the frames at vidrec.data.sampling.motion_pair_indices(sampled indices, frame count, {gap})")
+    gap_text = "gap" if gap == "auto" else str(gap)
+    apart = ", frames_apart=np.full(P, gap)" if gap == "auto" else ""
+    if span == "step":
+        recipe = (f"vidrec.data.motion.motion_input_between(before, after, '{motion}'{apart}, step_of=np.repeat(np.arange(T), hops)), "
+                  f"uint8 (P = T * hops, H, W, 3) each: the frames at vidrec.data.sampling.motion_hop_indices(sampled indices, "
+                  f"frame count, {gap_text}, hops) (each (T, hops), flattened), hops = vidrec.data.sampling.motion_hops(sampled indices, {gap_text})")
+    else:
+        recipe = (f"vidrec.data.motion.motion_input_between(before, after, '{motion}'{apart}), uint8 (T, H, W, 3) each: "
+                  f"the frames at vidrec.data.sampling.motion_pair_indices(sampled indices, frame count, {gap_text})")
+    return recipe + (", gap = vidrec.data.sampling.auto_motion_gap(sampled indices)" if gap == "auto" else "")
