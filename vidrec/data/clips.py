@@ -48,7 +48,8 @@ class ClipSpec:
     ``motion_span`` how much of each step that motion covers: ``gap``, the one pair from the
     sampled frame; ``step``, the mean of the gap-long hops from it to the next sample
     (``sampling.motion_hops``, at most 8), so a long video's motion between two samples is
-    measured all the way, not over its first few frames.
+    measured all the way, not over its first few frames (with ``motion_gap`` 0 it is between
+    the samples already, and ``step`` changes nothing).
     """
 
     num_frames: int = 8

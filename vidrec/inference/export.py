@@ -299,7 +299,7 @@ def _motion_recipe(motion: str, gap, span: str = "gap") -> str:
     if not gap:
         return f"vidrec.data.motion.motion_input(uint8 frames (T, H, W, 3), '{motion}')"
     gap_text = "gap" if gap == "auto" else str(gap)
-    apart = ", frames_apart=np.full(P, gap)" if gap == "auto" else ""
+    apart = f", frames_apart=np.full({'P' if span == 'step' else 'T'}, gap)" if gap == "auto" else ""
     if span == "step":
         recipe = (f"vidrec.data.motion.motion_input_between(before, after, '{motion}'{apart}, step_of=np.repeat(np.arange(T), hops)), "
                   f"uint8 (P = T * hops, H, W, 3) each: the frames at vidrec.data.sampling.motion_hop_indices(sampled indices, "
