@@ -3,6 +3,7 @@ sampled frame to the next one and averaged, where ``gap`` measures only the firs
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -105,7 +106,7 @@ def test_test_views_with_a_span_are_the_clips_read_alone(tmp_path, make_video, p
         assert motion_hops(rows[0], gap if gap != "auto" else auto_motion_gap(rows[0])) > 1  # there are hops to span
         for v in range(3):
             alone = read_clip(reader, spec, transform, indices=rows[v].tolist())
-            assert torch.allclose(views.motion[v], alone.motion) and torch.equal(views.frames[v], alone.frames)
+            assert torch.equal(views.motion[v], alone.motion) and torch.equal(views.frames[v], alone.frames)
 
 
 def test_the_command_line_takes_the_span_and_the_cache_tells_it_apart(tiny_dataset, debug_args, tmp_path):
@@ -122,3 +123,44 @@ def test_the_command_line_takes_the_span_and_the_cache_tells_it_apart(tiny_datas
     assert keys["step"] != keys["gap"]
     with pytest.raises(ValueError, match="motion_span must be 'gap' or 'step', got 'all'"):
         ClipSpec(motion_span="all")
+
+
+def test_hops_stay_inside_a_clip_cut_from_a_longer_video(tmp_path, make_video, panning):
+    """Frames 0-79 still, then a pan: the clip ``[0, 8 s)`` (frames 0-79 at 10 fps) is still, and
+    its last step's hops must not reach into the pan that follows it."""
+    frames = np.concatenate([np.repeat(panning(1), 80, axis=0), panning(80, speed=2)])
+    video = make_video(tmp_path / "still_then_pan.avi", frames)
+    spec = ClipSpec(num_frames=8, frame_size=32, motion="flow_stats", motion_gap="auto", motion_span="step")
+    transform = spec.eval_transform(IMAGENET)
+    clip = read_clip(video, spec, transform, end=8.0)
+    assert np.abs(clip.motion[:, TX].numpy()).max() < 0.01  # still, the last step too
+    views = read_views(video, spec, transform, views=2, end=8.0)
+    assert np.abs(views.motion[..., TX].numpy()).max() < 0.01
+    # The same frames sampled from the whole video (explicit indices, as timeline windows read):
+    # the last step's second hop, frames 79 -> 83, reaches 3 frames into the pan.
+    with open_video(video) as reader:
+        indices = clip_indices(reader, spec, end=8.0)
+        whole = read_clip(reader, spec, transform, indices=indices.tolist())
+    assert indices[-1] == 75 and np.abs(whole.motion[:-1, TX].numpy()).max() < 0.01
+    assert whole.motion[-1, TX] < -0.1  # 6 px in 4 frames, per frame, halved by the still first hop
+
+
+def test_a_checkpoint_scored_with_other_clip_settings_says_which(tiny_checkpoint, tiny_dataset, debug_args, tmp_path):
+    """``train.py test`` reads clips with the run's --data, not the checkpoint's: a config whose
+    motion settings moved on since (custom.yaml's did) is named, setting by setting."""
+    from vidrec.training.clip_settings import clip_differences
+
+    saved = {"motion": "flow_stats", "motion_gap": "auto"}  # a checkpoint from before motion_span
+    assert clip_differences(saved, {**saved, "motion_span": "step"}) == ["motion_span: 'gap' in the checkpoint, 'step' here"]
+    assert clip_differences(saved, {**saved, "motion_span": "gap", "backend": "opencv"}) == []  # the decoder: same frames
+    assert clip_differences({"motion": "none"}, {"motion": "none", "motion_gap": "auto", "motion_span": "step"}) == []
+    assert clip_differences({"motion": "flow", "motion_gap": 0}, {"motion": "flow", "motion_gap": 0, "motion_span": "step"}) == []
+
+    test = ["test", *debug_args(tmp_path, tiny_dataset), "--data.test_manifest", str(tiny_dataset / "test.jsonl"),
+            "--ckpt_path", str(tiny_checkpoint), "--trainer.logger", "false"]
+    with pytest.warns(UserWarning, match=r"other clip settings than this run's --data: num_frames: 4 in the checkpoint, 6 here\."):
+        cli_main([*test, "--data.num_frames", "6"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cli_main(test)  # the checkpoint's own settings: nothing to say
+    assert not [w for w in caught if "other clip settings" in str(w.message)]

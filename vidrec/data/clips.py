@@ -163,14 +163,19 @@ def read_clip(
     if indices is None:
         # Sampled from the frame count; if the container over-reported it, sampled again from
         # the true count (found when a requested frame failed to decode).
-        frames, pairs = _decode(reader, spec, lambda n: clip_indices(reader, spec, start=start, end=end, train=train, rng=rng).tolist())
+        frames, pairs = _decode(reader, spec, lambda n: clip_indices(reader, spec, start=start, end=end, train=train, rng=rng).tolist(),
+                                until=lambda n: frame_range(n, reader.fps, start, end)[1])
     else:
         frames, pairs = _decode(reader, spec, lambda n: [int(i) for i in indices])  # (T, H, W, 3) uint8
     return _model_ready(frames, spec, transform, pairs)
 
 
 def _decode(
-    reader: VideoReader, spec: ClipSpec, sample: Callable[[int], Sequence[int]], view_length: int | None = None
+    reader: VideoReader,
+    spec: ClipSpec,
+    sample: Callable[[int], Sequence[int]],
+    view_length: int | None = None,
+    until: Callable[[int], int] | None = None,
 ) -> tuple[np.ndarray, FramePairs | None]:
     """The frames at ``sample(n)``, uint8 (K, H, W, 3), and with a ``motion_gap`` the frame pairs
     that their motion is measured between (None without).
@@ -178,7 +183,10 @@ def _decode(
     One ``read_sampled`` call decodes every frame once, sampled and partner frames together,
     so a container that over-reported its length resamples both. ``motion_gap: auto`` picks one
     gap per clip, and ``motion_span: step`` one number of hops: per ``view_length`` sampled
-    frames when several views come in one list.
+    frames when several views come in one list. ``until(n)`` is the end (exclusive) of the clip's
+    time range in a video of n frames: ``motion_span: step`` keeps its hops before it, so a clip
+    cut from a longer video is not measured on what follows it (``gap`` keeps its one pair as it
+    was, which may end up to a gap past the range).
     """
     if not (reads_frames(spec.motion) and spec.motion_gap):
         return read_sampled(reader, sample), None
@@ -191,12 +199,14 @@ def _decode(
         first = 0  # the view's first row of (K,)
         for v in views:  # each clip's own gap and hops
             gap = auto_motion_gap(v) if spec.motion_gap == "auto" else spec.motion_gap
-            hops = motion_hops(v, gap) if spec.motion_span == "step" else 1
-            b, a = motion_hop_indices(v, n, gap, hops)  # (T, hops) each
+            if spec.motion_span == "step":
+                b, a = motion_hop_indices(v, until(n) if until else n, gap, motion_hops(v, gap))  # (T, hops) each
+            else:
+                b, a = motion_hop_indices(v, n, gap, 1)  # (T, 1) each
             before.append(b.reshape(-1))
             after.append(a.reshape(-1))
             apart.append(np.full(b.size, gap))
-            step_of.append(first + np.repeat(np.arange(len(v)), hops))
+            step_of.append(first + np.repeat(np.arange(len(v)), b.shape[1]))
             first += len(v)
         plan["pairs"] = sum(len(b) for b in before)  # P
         plan["apart"] = np.concatenate(apart) if spec.motion_gap == "auto" else None  # (P,)
@@ -272,7 +282,7 @@ def read_views(
     T = spec.num_frames
     reader = video
     decoded, pairs = _decode(reader, spec, lambda n: clip_indices(reader, spec, start=start, end=end, views=views).reshape(-1).tolist(),
-                             view_length=T)  # (V*T, H, W, 3)
+                             view_length=T, until=lambda n: frame_range(n, reader.fps, start, end)[1])  # (V*T, H, W, 3)
     if not reads_frames(spec.motion):  # frames only: all views through the transform in one call
         frames = transform(to_video_tensor(decoded)).as_subclass(torch.Tensor)  # (V*T, 3, S, S) or (C, V*T, 3, S, S)
         if frames.ndim == 4:

@@ -375,7 +375,8 @@ def motion_input_between(
     ``step_of`` (P,) (``motion_span: step``) says which of the T steps each of P pairs measures
     (``frames_apart`` is then (P,) too): a step's flow, or its statistics, is the mean over its
     pairs, the motion of every hop from the sampled frame to the next one instead of the first
-    hop's alone.
+    hop's alone. Flow images draw the mean flow (motion that goes and comes back within a step
+    cancels, magnitude too); flow statistics average each hop's, whose speed terms do not cancel.
     """
     if not reads_frames(kind):
         return None

@@ -178,9 +178,15 @@ def auto_motion_gap(indices) -> int:
     4. A slow motion then moves far enough to be measured, where one frame shows a fraction of a
     pixel, and a short clip keeps its neighbouring frames.
     """
-    steps = np.diff(np.sort(np.asarray(indices, dtype=np.int64)))  # (T-1,)
-    half = int(np.median(steps)) // 2 if len(steps) else 1
+    step = _median_step(indices)
+    half = step // 2 if step is not None else 1
     return int(np.clip(half, 1, AUTO_GAP_MAX))
+
+
+def _median_step(indices) -> int | None:
+    """The median distance between consecutive sorted indices (T,) -> frames; None for one index."""
+    steps = np.diff(np.sort(np.asarray(indices, dtype=np.int64)))  # (T-1,)
+    return int(np.median(steps)) if len(steps) else None
 
 
 #: The most pairs ``motion_span: step`` measures one step over. Eight hops of the largest auto
@@ -194,28 +200,31 @@ def motion_hops(indices, gap: int) -> int:
     """How many ``gap``-frame hops ``motion_span: step`` chains from each sampled frame: one
     clip's (or view's) int64 (T,) sampled indices -> 1..``MAX_MOTION_HOPS``.
 
-    The median step between samples over the gap (rounded down), so that the hops reach the
-    next sample: a 16-frame clip (samples 2 apart, gap 1) gets 2, a 64-frame one (8 apart, gap 4)
-    2, a 160-frame one (20 apart, gap 4) 5. Samples no further apart than the gap get 1.
+    The median step between samples over the gap (rounded down), so that on evenly spaced
+    samples the hops reach the next one: a 16-frame clip (samples 2 apart, gap 1) gets 2, a
+    64-frame one (8 apart, gap 4) 2, a 160-frame one (20 apart, gap 4) 5. Samples no further
+    apart than the gap get 1. A training clip's random samples are unevenly spaced: one number
+    for the clip, so some steps' hops stop short of the next sample and others pass it.
     """
-    steps = np.diff(np.sort(np.asarray(indices, dtype=np.int64)))  # (T-1,)
-    step = int(np.median(steps)) if len(steps) else 0
+    step = _median_step(indices) or 0
     return int(np.clip(step // max(int(gap), 1), 1, MAX_MOTION_HOPS))
 
 
 def motion_hop_indices(indices: np.ndarray, n: int, gap: int, hops: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``hops`` consecutive frame pairs that measure each sampled frame's motion over more
-    than one gap: int64 (T, hops) ``before`` and ``after``.
+    than one gap: int64 (T, hops) ``before`` and ``after``, all inside frames ``[0, n)``.
 
     Hop h of frame i is ``motion_pair_indices`` of frame i + h * gap: ``(i + h*gap, i + (h+1)*gap)``,
-    so the hops run end to end from the sampled frame towards the next one. A hop that would
-    start past the video's last frame is the last pair again (``motion_pair_indices`` of the
-    last frame), so a step near the end counts its last motion more than once rather than
-    inventing any. ``hops`` 1 is ``motion_pair_indices``.
+    so the hops run end to end from the sampled frame towards the next one. Near the end, a hop
+    that would pass the last frame steps back as ``motion_pair_indices`` does (the pair ending on
+    the last frame), so a step there measures some motion twice rather than inventing any.
+    ``n`` is the video's length, or the end of the clip's range when it is a segment of a
+    longer video (so the hops never measure what comes after the clip). ``hops`` 1 is
+    ``motion_pair_indices``.
     """
     if hops < 1:
         raise ValueError(f"hops must be >= 1, got {hops}")
-    i = np.asarray(indices, dtype=np.int64)[:, None]  # (T, 1)
+    i = np.minimum(np.asarray(indices, dtype=np.int64), n - 1)[:, None]  # (T, 1)
     starts = np.minimum(i + np.arange(hops) * int(gap), n - 1)  # (T, hops)
     before, after = motion_pair_indices(starts.reshape(-1), n, gap)  # (T*hops,) each
     return before.reshape(starts.shape), after.reshape(starts.shape)

@@ -15,6 +15,7 @@ Links:
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,14 @@ from pytorch_lightning import Callback, Trainer
 from pytorch_lightning.callbacks import LearningRateMonitor, RichProgressBar
 from pytorch_lightning.callbacks.progress import ProgressBar
 from pytorch_lightning.cli import LightningCLI
-from pytorch_lightning.utilities import rank_zero_info
+from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
 
 from vidrec.checkpoint import read_checkpoint
+from vidrec.data.clips import ClipSpec
 from vidrec.data.datamodule import VideoDataModule
 from vidrec.data.transforms import Normalization
 from vidrec.models.backbone import pretrained_normalization
+from vidrec.training.clip_settings import clip_differences
 from vidrec.training.lit_module import VidRecModule
 from vidrec.training.resume_folder import keep_checkpoint_folder
 
@@ -59,6 +62,20 @@ def _check_ckpt_path(ckpt_path: str | None) -> None:
     if not ckpt_path or ckpt_path in ("best", "last", "hpc") or str(ckpt_path).startswith("registry") or "://" in str(ckpt_path):
         return
     read_checkpoint(ckpt_path, tensors=False)  # mapped, not read: only the checks
+
+
+def _warn_if_clip_settings_differ(ckpt_path: str | None, data: Namespace, subcommand: str) -> None:
+    """A local checkpoint trained with other clip settings than this run's ``--data``: one warning naming them."""
+    if not ckpt_path or not Path(ckpt_path).is_file():  # best, last, a URL: nothing to compare yet
+        return
+    saved = read_checkpoint(ckpt_path, tensors=False).get("datamodule_hyper_parameters") or {}
+    differences = clip_differences(saved, {f.name: data.get(f.name) for f in fields(ClipSpec)}) if saved else []
+    if differences:
+        rank_zero_warn(
+            f"{ckpt_path} was trained with other clip settings than this run's --data: {'; '.join(differences)}. "
+            f"{subcommand} reads its clips with this run's; pass the checkpoint's (--data.<name> <value>) "
+            "to give the model inputs like its training ones."
+        )
 
 
 class VidRecCLI(LightningCLI):
@@ -103,6 +120,8 @@ class VidRecCLI(LightningCLI):
             # config (weights_only); hand its class list and vocabulary to the datamodule.
             config.data.classes = list(config.model.classes or [])
             config.data.vocab = list(config.model.vocab or [])
+        if sub:
+            _warn_if_clip_settings_differ(config.get("ckpt_path"), config.data, sub)
         _logs_where_checkpoints_go(config)  # also for a config given as a dict or Namespace
 
     def before_fit(self) -> None:
