@@ -15,7 +15,7 @@ from vidrec.data.datasets import ClipDataset
 from vidrec.data.decode import open_video
 from vidrec.data.manifest import read_manifest
 from vidrec.data.motion import FLOW_STATS_DIM, flow_statistics, flow_statistics_between, motion_input_between
-from vidrec.data.sampling import AUTO_GAP_MAX, auto_motion_gap, motion_pair_indices, segment_indices
+from vidrec.data.sampling import AUTO_GAP_MAX, auto_motion_gap, motion_hops, motion_pair_indices, segment_indices
 from vidrec.data.transforms import IMAGENET
 from vidrec.inference.predictor import Predictor
 from vidrec.training.cli import cli_main
@@ -118,18 +118,20 @@ def test_with_a_gap_a_long_video_moves_as_fast_as_a_short_one(tmp_path, make_vid
     assert speed["short", 1] > 0.5  # 1 px per frame of 96: about 1% of the width
 
 
-@pytest.mark.parametrize("gap", [2, "auto"])
-def test_test_views_with_a_gap_are_the_clips_read_alone(tmp_path, make_video, panning, gap):
-    video = make_video(tmp_path / "pan.avi", panning(30))
-    spec = ClipSpec(num_frames=4, frame_size=32, motion="flow_stats", motion_gap=gap)
+@pytest.mark.parametrize("gap, span, length", [(2, "gap", 30), ("auto", "gap", 30), (2, "step", 60), ("auto", "step", 60)])
+def test_test_views_with_a_gap_are_the_clips_read_alone(tmp_path, make_video, panning, gap, span, length):
+    video = make_video(tmp_path / "pan.avi", panning(length))
+    spec = ClipSpec(num_frames=4, frame_size=32, motion="flow_stats", motion_gap=gap, motion_span=span)
     transform = spec.eval_transform(IMAGENET)
     views = read_views(video, spec, transform, views=3)
     assert views.motion.shape == (3, 4, FLOW_STATS_DIM)
     with open_video(video) as reader:
         rows = clip_indices(reader, spec, views=3)  # (3, 4)
+        if span == "step":  # there are hops to span (tests/test_motion_span.py)
+            assert motion_hops(rows[0], gap if gap != "auto" else auto_motion_gap(rows[0])) > 1
         for v in range(3):
             alone = read_clip(reader, spec, transform, indices=rows[v].tolist())
-            assert torch.allclose(views.motion[v], alone.motion) and torch.equal(views.frames[v], alone.frames)
+            assert torch.equal(views.motion[v], alone.motion) and torch.equal(views.frames[v], alone.frames)
 
 
 def test_the_command_line_takes_auto_and_the_cache_tells_it_from_gap_1(tiny_dataset, debug_args, tmp_path):

@@ -94,21 +94,6 @@ def test_read_clip_spans_each_step_of_a_long_video(tmp_path, make_video, panning
     assert -clip.motion[:, TX].mean().item() > 0.5  # 1 px per frame of 96: about 1% of the width
 
 
-@pytest.mark.parametrize("gap", [2, "auto"])
-def test_test_views_with_a_span_are_the_clips_read_alone(tmp_path, make_video, panning, gap):
-    video = make_video(tmp_path / "pan.avi", panning(60))
-    spec = ClipSpec(num_frames=4, frame_size=32, motion="flow_stats", motion_gap=gap, motion_span="step")
-    transform = spec.eval_transform(IMAGENET)
-    views = read_views(video, spec, transform, views=3)
-    assert views.motion.shape == (3, 4, FLOW_STATS_DIM)
-    with open_video(video) as reader:
-        rows = clip_indices(reader, spec, views=3)  # (3, 4)
-        assert motion_hops(rows[0], gap if gap != "auto" else auto_motion_gap(rows[0])) > 1  # there are hops to span
-        for v in range(3):
-            alone = read_clip(reader, spec, transform, indices=rows[v].tolist())
-            assert torch.equal(views.motion[v], alone.motion) and torch.equal(views.frames[v], alone.frames)
-
-
 def test_the_command_line_takes_the_span_and_the_cache_tells_it_apart(tiny_dataset, debug_args, tmp_path):
     specs = {}
     for span in ("step", "gap"):

@@ -70,6 +70,12 @@ class ClipSpec:
         if self.motion_span not in ("gap", "step"):
             raise ValueError(f"motion_span must be 'gap' or 'step', got {self.motion_span!r}")
 
+    @property
+    def measures_pairs(self) -> bool:
+        """Whether the motion input is measured between frame pairs a ``motion_gap`` apart, decoded
+        beside the samples (so the gap, and the span, change what the model is given)."""
+        return reads_frames(self.motion) and bool(self.motion_gap)
+
     @classmethod
     def from_hparams(cls, hparams: Mapping) -> "ClipSpec":
         """The spec inside a dict of (datamodule) hyperparameters; missing keys take the defaults."""
@@ -188,7 +194,7 @@ def _decode(
     cut from a longer video is not measured on what follows it (``gap`` keeps its one pair as it
     was, which may end up to a gap past the range).
     """
-    if not (reads_frames(spec.motion) and spec.motion_gap):
+    if not spec.measures_pairs:
         return read_sampled(reader, sample), None
     plan = {}
 

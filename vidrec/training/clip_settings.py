@@ -24,8 +24,8 @@ def _effective(spec: ClipSpec) -> dict:
     computed from the frames, and its span only with a gap."""
     settings = {f.name: getattr(spec, f.name) for f in fields(ClipSpec) if f.name != "backend"}
     if not reads_frames(spec.motion):
-        del settings["motion_gap"], settings["motion_span"]
-    elif not spec.motion_gap:
+        del settings["motion_gap"]
+    if not spec.measures_pairs:
         del settings["motion_span"]
     return settings
 

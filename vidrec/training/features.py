@@ -53,8 +53,8 @@ def _setting(dataset: ClipDataset) -> str:
     # Absent at their defaults, so caches written before these settings existed stay valid.
     views = f"|views={dataset.views}" if dataset.views > 1 else ""
     views += f"|motion={spec.motion}" if reads_frames(spec.motion) else ""
-    views += f"|motion_gap={spec.motion_gap}" if reads_frames(spec.motion) and spec.motion_gap else ""
-    views += "|motion_span=step" if reads_frames(spec.motion) and spec.motion_gap and spec.motion_span == "step" else ""
+    views += f"|motion_gap={spec.motion_gap}" if spec.measures_pairs else ""
+    views += "|motion_span=step" if spec.measures_pairs and spec.motion_span == "step" else ""
     # Training views cached before the motion input was flipped with the frames (motion_tensors) had it wrong.
     views += "|motion-flips" if reads_frames(spec.motion) and dataset.train else ""
     return f"{mode}|{spec.sampling}|T={spec.num_frames}|stride={spec.stride}|seed={dataset.seed}{views}|{dataset.transform!r}"
