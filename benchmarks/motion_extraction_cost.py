@@ -26,19 +26,25 @@ CLIPS = 16
 REPEATS = 3
 # name -> (backbone, blocks): both cut at their stride-16 stage on a 3x3 grid, as configs/custom.yaml.
 BACKBONES = {"lite0": ("efficientnet_lite0", 12), "lite2": ("efficientnet_lite2", 16)}
-# (motion, motion_gap, motion_span): a gap decodes each sampled frame's partner too. `motion_gap:
-# auto` is gap 1 on these 16-frame clips and 4 on the long ones; `motion_span: step` (with auto:
-# configs/custom.yaml) measures 2 hops of it per step on the 16- and 64-frame clips, 5 on the 160-frame ones.
-MOTIONS = (("none", 0, "gap"), ("feature_diff", 0, "gap"), ("flow", 0, "gap"), ("flow_stats", 0, "gap"),
-           ("flow_stats", 1, "gap"), ("flow_stats", "auto", "step"))
+# (motion, motion_gap, motion_span, motion_residual_max): a gap decodes each sampled frame's partner
+# too. `motion_gap: auto` is gap 1 on these 16-frame clips and 4 on the long ones; `motion_span: step`
+# (with auto) measures 2 hops of it per step on the 16- and 64-frame clips, 5 on the 160-frame ones;
+# `motion_residual_max` warps each hop's frame along its flow to check it (configs/custom.yaml: all three).
+RESIDUAL = 12.0
+MOTIONS = (("none", 0, "gap", None), ("feature_diff", 0, "gap", None), ("flow", 0, "gap", None),
+           ("flow_stats", 0, "gap", None), ("flow_stats", 1, "gap", None), ("flow_stats", "auto", "step", None),
+           ("flow_stats", "auto", "step", RESIDUAL))
 LONG_MOTIONS = {
-    64: (("none", 0, "gap"), ("flow_stats", 1, "gap"), ("flow_stats", "auto", "gap"), ("flow_stats", "auto", "step")),
-    160: (("none", 0, "gap"), ("flow_stats", "auto", "gap"), ("flow_stats", "auto", "step")),
+    64: (("none", 0, "gap", None), ("flow_stats", 1, "gap", None), ("flow_stats", "auto", "gap", None),
+         ("flow_stats", "auto", "step", None)),
+    160: (("none", 0, "gap", None), ("flow_stats", "auto", "gap", None), ("flow_stats", "auto", "step", None),
+          ("flow_stats", "auto", "step", RESIDUAL)),
 }
 
 
-def _label(motion: str, gap: int | str, frames: int | None = None, span: str = "gap") -> str:
+def _label(motion: str, gap: int | str, frames: int | None = None, span: str = "gap", residual: float | None = None) -> str:
     return ((f"{motion}, motion_gap {gap}" if gap else motion) + (", motion_span step" if span == "step" else "")
+            + (f", motion_residual_max {residual:g}" if residual is not None else "")
             + (f", {frames}-frame clips" if frames else ""))
 
 
@@ -52,14 +58,16 @@ def describe() -> str:
     )
 
 
-def _extractor(backbone_name: str, blocks: int, motion: str, gap: int | str, records, span: str = "gap"):
+def _extractor(backbone_name: str, blocks: int, motion: str, gap: int | str, records, span: str = "gap",
+               residual: float | None = None):
     from vidrec.data.clips import ClipSpec
     from vidrec.data.datasets import ClipDataset, collate_clips
     from vidrec.models.backbone import FrozenBackbone
     from vidrec.models.net import frame_features
 
     backbone = FrozenBackbone(backbone_name, "DEFAULT", spatial_pooling="grid", grid=3, backbone_blocks=blocks).eval()
-    spec = ClipSpec(num_frames=8, frame_size=112, motion=motion, motion_gap=gap, motion_span=span)
+    spec = ClipSpec(num_frames=8, frame_size=112, motion=motion, motion_gap=gap, motion_span=span,
+                    motion_residual_max=residual)
     dataset = ClipDataset(records, spec, spec.eval_transform(backbone.normalization))
 
     @torch.inference_mode()
@@ -88,17 +96,17 @@ def run() -> list[dict]:
         long_records[frames] = read_manifest(folder / "fold0_train.jsonl")[:CLIPS]
     cases = {}
     for bname, (backbone, blocks) in BACKBONES.items():
-        for motion, gap, span in MOTIONS:
+        for motion, gap, span, residual in MOTIONS:
             if motion == "feature_diff":
                 continue  # the model differences cached features: the same extraction as `none`
-            label = _label(motion, gap, span=span)
+            label = _label(motion, gap, span=span, residual=residual)
             print(f"[motion_extraction_cost] building {bname} / {label}", file=sys.stderr, flush=True)
-            cases[f"{bname} / {label}"] = _extractor(backbone, blocks, motion, gap, records, span)
+            cases[f"{bname} / {label}"] = _extractor(backbone, blocks, motion, gap, records, span, residual)
     for frames, motions in LONG_MOTIONS.items():
-        for motion, gap, span in motions:
-            label = _label(motion, gap, frames, span)
+        for motion, gap, span, residual in motions:
+            label = _label(motion, gap, frames, span, residual)
             print(f"[motion_extraction_cost] building lite0 / {label}", file=sys.stderr, flush=True)
-            cases[f"lite0 / {label}"] = _extractor(*BACKBONES["lite0"], motion, gap, long_records[frames], span)
+            cases[f"lite0 / {label}"] = _extractor(*BACKBONES["lite0"], motion, gap, long_records[frames], span, residual)
     times = interleaved(cases, REPEATS)
 
     def row(backbone: str, label: str, key: str, base: list[float]) -> dict:
@@ -106,13 +114,15 @@ def run() -> list[dict]:
         return {"backbone": backbone, "motion": label, "ms/clip": median(times[key]) / CLIPS * 1000,
                 "clips/s": CLIPS / median(times[key]), "ratio": paired_ratio(times[key], base), "range": spread(ratios)}
 
-    rows = [row(bname, _label(motion, gap, span=span),
-                f"{bname} / {'none' if motion == 'feature_diff' else _label(motion, gap, span=span)}", times["lite0 / none"])
-            for bname in BACKBONES for motion, gap, span in MOTIONS]
+    rows = [row(bname, _label(motion, gap, span=span, residual=residual),
+                f"{bname} / {'none' if motion == 'feature_diff' else _label(motion, gap, span=span, residual=residual)}",
+                times["lite0 / none"])
+            for bname in BACKBONES for motion, gap, span, residual in MOTIONS]
     for frames, motions in LONG_MOTIONS.items():
         base = times[f"lite0 / {_label('none', 0, frames)}"]
-        rows += [row("lite0", _label(motion, gap, frames, span), f"lite0 / {_label(motion, gap, frames, span)}", base)
-                 for motion, gap, span in motions]
+        rows += [row("lite0", _label(motion, gap, frames, span, residual), f"lite0 / {_label(motion, gap, frames, span, residual)}",
+                     base)
+                 for motion, gap, span, residual in motions]
     return rows
 
 
@@ -133,5 +143,7 @@ def interpret(rows: list[dict]) -> str:
         f"frames per step, the second ending on the next sample: 17 frames decoded per clip instead of 15, twice the flow). "
         f"On 160-frame clips `auto` costs {by[('lite0', _label('flow_stats', 'auto', 160))]:.2f}x and with `motion_span: step` "
         f"{by[('lite0', _label('flow_stats', 'auto', 160, 'step'))]:.2f}x (5 hops: 40 frames decoded per clip instead of 16, "
-        f"5 flows per step)."
+        f"5 flows per step). Checking each hop's flow against its frames (`motion_residual_max`, custom.yaml: one warp "
+        f"per hop) makes that {by[('lite0', _label('flow_stats', 'auto', span='step', residual=RESIDUAL))]:.2f}x on the "
+        f"16-frame clips and {by[('lite0', _label('flow_stats', 'auto', 160, 'step', RESIDUAL))]:.2f}x on the 160-frame ones."
     )

@@ -49,7 +49,9 @@ class ClipSpec:
     sampled frame; ``step``, the mean of the gap-long hops from it to the next sample
     (``sampling.motion_hops``, at most 8), so a long video's motion between two samples is
     measured all the way, not over its first few frames (with ``motion_gap`` 0 it is between
-    the samples already, and ``step`` changes nothing).
+    the samples already, and ``step`` changes nothing). ``motion_residual_max`` (grey levels,
+    None: off): a frame pair whose flow leaves more of the change unexplained than this, a shot
+    cut or motion too fast for the flow, measures no motion (``motion.flow_residual``).
     """
 
     num_frames: int = 8
@@ -61,6 +63,7 @@ class ClipSpec:
     motion: MotionInput = "none"
     motion_gap: int | Literal["auto"] = 0  # 0: what checkpoints saved before the setting existed were trained with
     motion_span: Literal["gap", "step"] = "gap"  # gap: the same, for checkpoints older than this setting
+    motion_residual_max: float | None = None  # None: every pair counts, as before this setting
 
     def __post_init__(self):
         if self.motion_gap != "auto" and (isinstance(self.motion_gap, str) or self.motion_gap < 0):
@@ -69,6 +72,8 @@ class ClipSpec:
             )
         if self.motion_span not in ("gap", "step"):
             raise ValueError(f"motion_span must be 'gap' or 'step', got {self.motion_span!r}")
+        if self.motion_residual_max is not None and not self.motion_residual_max > 0:
+            raise ValueError(f"motion_residual_max must be a number of grey levels > 0, or None, got {self.motion_residual_max!r}")
 
     @property
     def measures_pairs(self) -> bool:
@@ -238,8 +243,9 @@ def _model_ready(
     one-crop clip's are too: they are computed before any transform), repeated per crop (C, T, 63).
     A flip in ``transform`` flips the motion input with the frames (``motion_tensors``).
     """
-    motion = (motion_input(frames, spec.motion) if pairs is None else
-              motion_input_between(pairs.before, pairs.after, spec.motion, pairs.frames_apart, pairs.step_of))
+    motion = (motion_input(frames, spec.motion, spec.motion_residual_max) if pairs is None else
+              motion_input_between(pairs.before, pairs.after, spec.motion, pairs.frames_apart, pairs.step_of,
+                                   spec.motion_residual_max))
     if motion is None:
         return Clip(transform(to_video_tensor(frames)).as_subclass(torch.Tensor))  # (T, 3, S, S)
     # One call: the motion input gets the frames' random crop and flip, and stays the motion of

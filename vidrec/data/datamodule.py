@@ -49,14 +49,18 @@ class VideoDataModule(pl.LightningDataModule):
             the training manifest if there is one, else the sorted set of training labels.
         classes / vocab: the class list and caption vocabulary, given (a checkpoint's) instead
             of read from the training manifest.
-        num_frames, sampling, stride, frame_size, resize, backend, motion, motion_gap, motion_span:
+        num_frames, sampling, stride, frame_size, resize, backend, motion, motion_gap, motion_span,
+        motion_residual_max:
             the ``ClipSpec`` (``motion`` is linked from the model by the CLI). ``motion_gap``: 0
             measures the motion input between consecutive sampled frames; g > 0 from each
             sampled frame to the frame g later, the same short step in a clip of any length;
             ``auto`` 1 to 4 frames, half the step between samples, reported per frame.
             ``motion_span``: ``gap`` measures that one pair; ``step`` averages the gap-long
             hops from each sampled frame to the next one (up to 8), so the motion of a long
-            video's whole step is measured, not only its first frames.
+            video's whole step is measured, not only its first frames. ``motion_residual_max``
+            (grey levels; None keeps all): a frame pair whose flow does not explain the change
+            between its frames by this much (a shot cut, motion too fast for the flow) measures
+            no motion, instead of noise that outweighs the step's real motion.
         hflip: random horizontal flips in training. Turn off when classes differ by
             direction (left/right), since a flip swaps them.
         color_jitter: strength of random colour jitter in training (0 = off).
@@ -101,6 +105,7 @@ class VideoDataModule(pl.LightningDataModule):
         motion: MotionInput = _DEFAULT.motion,
         motion_gap: int | Literal["auto"] = _DEFAULT.motion_gap,
         motion_span: Literal["gap", "step"] = _DEFAULT.motion_span,
+        motion_residual_max: float | None = _DEFAULT.motion_residual_max,
         batch_size: int = 16,
         num_workers: int = 2,
         pin_memory: bool = True,
@@ -122,7 +127,8 @@ class VideoDataModule(pl.LightningDataModule):
         # normalisation, classes and vocabulary are the model's to tell (it saves them).
         self.save_hyperparameters(ignore=["normalization", "classes", "vocab"])
         self.manifests = {"train": train_manifest, "val": val_manifest, "test": test_manifest, "predict": predict_manifest}
-        self.spec = ClipSpec(num_frames, sampling, stride, frame_size, resize, backend, motion, motion_gap, motion_span)
+        self.spec = ClipSpec(num_frames, sampling, stride, frame_size, resize, backend, motion, motion_gap, motion_span,
+                             motion_residual_max)
         self.hflip, self.color_jitter, self.crop_scale = hflip, color_jitter, tuple(crop_scale)
         self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
         self.persistent_workers = persistent_workers and num_workers > 0

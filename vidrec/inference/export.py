@@ -236,7 +236,7 @@ def export_onnx(
     examples: tuple[torch.Tensor, ...] = (example,)
     motion_doc = None
     if reads_frames(net.motion):  # the data-side motion input, computed outside the graph
-        computed = _motion_recipe(net.motion, ckpt.clip.motion_gap, ckpt.clip.motion_span)
+        computed = _motion_recipe(net.motion, ckpt.clip.motion_gap, ckpt.clip.motion_span, ckpt.clip.motion_residual_max)
         if net.motion == "flow_stats":
             examples += (torch.randn(2, example.shape[1], FLOW_STATS_DIM),)
             motion_doc = f"{MOTION_NAME}: float32 (batch, frames, {FLOW_STATS_DIM}) flow statistics, {computed}, before any crop"
@@ -294,17 +294,19 @@ def export_onnx(
     return out_path
 
 
-def _motion_recipe(motion: str, gap, span: str = "gap") -> str:
+def _motion_recipe(motion: str, gap, span: str = "gap", residual_max: float | None = None) -> str:
     """How to compute the exported model's motion input from a video, for its metadata."""
+    residual = "" if residual_max is None else f", residual_max={residual_max:g}"
     if not gap:
-        return f"vidrec.data.motion.motion_input(uint8 frames (T, H, W, 3), '{motion}')"
+        return f"vidrec.data.motion.motion_input(uint8 frames (T, H, W, 3), '{motion}'{residual})"
     gap_text = "gap" if gap == "auto" else str(gap)
     apart = f", frames_apart=np.full({'P' if span == 'step' else 'T'}, gap)" if gap == "auto" else ""
     if span == "step":
-        recipe = (f"vidrec.data.motion.motion_input_between(before, after, '{motion}'{apart}, step_of=np.repeat(np.arange(T), hops)), "
+        recipe = (f"vidrec.data.motion.motion_input_between(before, after, '{motion}'{apart}, step_of=np.repeat(np.arange(T), hops)"
+                  f"{residual}), "
                   f"uint8 (P = T * hops, H, W, 3) each: the frames at vidrec.data.sampling.motion_hop_indices(sampled indices, "
                   f"frame count, {gap_text}, hops) (each (T, hops), flattened), hops = vidrec.data.sampling.motion_hops(sampled indices, {gap_text})")
     else:
-        recipe = (f"vidrec.data.motion.motion_input_between(before, after, '{motion}'{apart}), uint8 (T, H, W, 3) each: "
+        recipe = (f"vidrec.data.motion.motion_input_between(before, after, '{motion}'{apart}{residual}), uint8 (T, H, W, 3) each: "
                   f"the frames at vidrec.data.sampling.motion_pair_indices(sampled indices, frame count, {gap_text})")
     return recipe + (", gap = vidrec.data.sampling.auto_motion_gap(sampled indices)" if gap == "auto" else "")

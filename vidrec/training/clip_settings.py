@@ -21,10 +21,10 @@ __all__ = ["clip_differences"]
 def _effective(spec: ClipSpec) -> dict:
     """The settings that change what the model is given. The decoder (``backend``) does not: any
     one gives the same frames. Where the motion is measured matters only for a motion input
-    computed from the frames, and its span only with a gap."""
+    computed from the frames (so does the residual that leaves a pair out), and its span only with a gap."""
     settings = {f.name: getattr(spec, f.name) for f in fields(ClipSpec) if f.name != "backend"}
     if not reads_frames(spec.motion):
-        del settings["motion_gap"]
+        del settings["motion_gap"], settings["motion_residual_max"]
     if not spec.measures_pairs:
         del settings["motion_span"]
     return settings

@@ -55,6 +55,8 @@ def _setting(dataset: ClipDataset) -> str:
     views += f"|motion={spec.motion}" if reads_frames(spec.motion) else ""
     views += f"|motion_gap={spec.motion_gap}" if spec.measures_pairs else ""
     views += "|motion_span=step" if spec.measures_pairs and spec.motion_span == "step" else ""
+    has_residual = reads_frames(spec.motion) and spec.motion_residual_max is not None
+    views += f"|motion_residual_max={spec.motion_residual_max:g}" if has_residual else ""
     # Training views cached before the motion input was flipped with the frames (motion_tensors) had it wrong.
     views += "|motion-flips" if reads_frames(spec.motion) and dataset.train else ""
     return f"{mode}|{spec.sampling}|T={spec.num_frames}|stride={spec.stride}|seed={dataset.seed}{views}|{dataset.transform!r}"
