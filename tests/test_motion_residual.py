@@ -85,6 +85,9 @@ def test_a_pair_across_a_cut_is_left_out_of_its_steps_mean(panning):
     single = motion_input_between(before, after, "flow_stats", residual_max=RESIDUAL_MAX)
     np.testing.assert_allclose(single[0], stats[0], rtol=1e-5, atol=1e-6)
     assert not single[1:].any()
+    single_images = motion_input_between(before, after, "flow", residual_max=RESIDUAL_MAX)  # (3, H, W, 3)
+    assert np.array_equal(single_images[0], flow_to_image(optical_flow_between(before[:1], after[:1]))[0])
+    assert np.array_equal(single_images[1:], np.full_like(single_images[1:], 128))
     # flow images: the kept flow drawn; a step with none is the grey of no motion
     flow = optical_flow_between(before, after)  # (3, H, W, 2)
     images = motion_input_between(before, after, "flow", step_of=step_of, residual_max=RESIDUAL_MAX)
@@ -114,6 +117,9 @@ def test_read_clip_of_two_still_shots_reads_no_motion(tmp_path, make_video, pann
     assert np.abs(read_clip(video, spec, transform).motion.numpy()).max() > 1  # the cut, as measured before
     assert np.abs(read_clip(video, checked, transform).motion.numpy()).max() < 0.05
     assert np.abs(read_views(video, checked, transform, views=3).motion.numpy()).max() < 0.05
+    between_samples = replace(checked, motion_gap=0, motion_span="gap")  # motion_input, step t from sample t-1
+    assert np.abs(read_clip(video, replace(between_samples, motion_residual_max=None), transform).motion.numpy()).max() > 1
+    assert np.abs(read_clip(video, between_samples, transform).motion.numpy()).max() < 0.05
 
 
 def test_the_setting_is_saved_keyed_compared_and_exported(tiny_dataset, debug_args, tmp_path):

@@ -294,9 +294,10 @@ def flow_residual(before: np.ndarray, after: np.ndarray, flow: np.ndarray) -> np
     ``before``'s (so an exposure change is not counted), and the median absolute difference is
     taken away from the edges. A pan, a zoom or people walking leave a few grey levels; a shot
     cut, or motion too fast for the flow to follow, leaves tens, because no flow maps one frame
-    onto the other. Measured on the six sample videos at 112 px (hops of 1-4 frames, p99):
-    2-10 inside a shot, 16-44 for bikes.mp4's fastest pans, 14-45 across Megamind's and bikes'
-    cuts (``motion_residual_max``).
+    onto the other. Measured on the real-footage benchmark's clips at 112 px (hops of 1-4 frames):
+    at most 6.5 inside a shot on four of its six source videos (p99), 16-44 for bikes.mp4's fastest
+    pans, 14-45 across Megamind's and bikes' cuts (``motion_residual_max``). Between samples seconds
+    apart (``motion_gap: 0`` on a long video) most of a step is beyond the flow, and reads as such.
     """
     import cv2
 
@@ -430,7 +431,9 @@ def motion_input_between(
     more of the change unexplained than this (``flow_residual``: a shot cut, or motion too fast
     for the flow) measures nothing. It is left out of its step's mean, and a step with no pair
     left reads no motion (zero statistics, a grey flow image): across a cut the flow is noise,
-    large enough to outweigh the step's real motion. None keeps every pair.
+    large enough to outweigh the step's real motion. None keeps every pair. For ``flow_stats`` it is
+    measured at ``_FLOW_SIDE`` (112 px, where the threshold of custom.yaml was chosen); flow images
+    are drawn, and checked, at the frames' decoded size.
     """
     if not reads_frames(kind):
         return None
