@@ -306,8 +306,8 @@ def flow_residual(before: np.ndarray, after: np.ndarray, flow: np.ndarray) -> np
         raise ValueError(f"flow must be (N, H, W, 2) of the frames' size {before.shape[:3]}, got {flow.shape}")
     h, w = before.shape[1:3]
     xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))  # (H, W) each
-    inner = (slice(_RESIDUAL_BORDER, max(h - _RESIDUAL_BORDER, _RESIDUAL_BORDER + 1)),
-             slice(_RESIDUAL_BORDER, max(w - _RESIDUAL_BORDER, _RESIDUAL_BORDER + 1)))
+    border = _RESIDUAL_BORDER if min(h, w) > 2 * _RESIDUAL_BORDER else 0  # a tiny frame: all of it
+    inner = (slice(border, h - border), slice(border, w - border))
     out = np.empty(len(before), np.float32)
     for n, (a, b, f) in enumerate(zip(before, after, flow)):
         grey_a = cv2.cvtColor(np.ascontiguousarray(a), cv2.COLOR_RGB2GRAY).astype(np.float32)  # (H, W)
@@ -315,8 +315,7 @@ def flow_residual(before: np.ndarray, after: np.ndarray, flow: np.ndarray) -> np
         # flow maps a's pixel (x, y) to b's (x + fx, y + fy): sample b there to line it up with a
         warped = cv2.remap(grey_b, xs + f[..., 0], ys + f[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         warped *= (grey_a.mean() + 1.0) / (warped.mean() + 1.0)
-        diff = np.abs(grey_a - warped)[inner] if min(h, w) > 2 * _RESIDUAL_BORDER else np.abs(grey_a - warped)
-        out[n] = np.median(diff)
+        out[n] = np.median(np.abs(grey_a - warped)[inner])
     return out
 
 
@@ -443,16 +442,12 @@ def motion_input_between(
         before, after = _small(before), _small(after)
     flow = optical_flow_between(before, after)  # (P, H, W, 2)
     kept = None if residual_max is None else flow_residual(before, after, flow) <= residual_max  # (P,)
+    if kept is not None and step_of is None:  # one pair per step: a left-out pair is a step with none
+        step_of = np.arange(len(kept))
     per = None if frames_apart is None else np.asarray(frames_apart, np.float32)  # (P,)
     if kind == "flow":
         flow = flow if per is None else flow / per[:, None, None, None]
-        if step_of is not None:
-            flow = _mean_per_step(flow, step_of, kept)  # (T, H, W, 2)
-        elif kept is not None:
-            flow = np.where(kept[:, None, None, None], flow, np.float32(0))
-        return flow_to_image(flow)  # (T, H, W, 3)
+        return flow_to_image(flow if step_of is None else _mean_per_step(flow, step_of, kept))  # (T, H, W, 3)
     stats = _statistics_of(flow, before, after)  # (P, 63)
     stats = stats if per is None else (stats / per[:, None]).astype(np.float32)
-    if step_of is not None:
-        return _mean_per_step(stats, step_of, kept)  # (T, 63)
-    return stats if kept is None else np.where(kept[:, None], stats, np.float32(0))  # (T, 63)
+    return stats if step_of is None else _mean_per_step(stats, step_of, kept)  # (T, 63)
