@@ -295,8 +295,9 @@ def flow_residual(before: np.ndarray, after: np.ndarray, flow: np.ndarray) -> np
     taken away from the edges. A pan, a zoom or people walking leave a few grey levels; a shot
     cut, or motion too fast for the flow to follow, leaves tens, because no flow maps one frame
     onto the other. Measured on the real-footage benchmark's clips at 112 px (hops of 1-4 frames):
-    at most 6.5 inside a shot on four of its six source videos (p99), 16-44 for bikes.mp4's fastest
-    pans, 14-45 across Megamind's and bikes' cuts (``motion_residual_max``). Between samples seconds
+    a p99 of at most 9.7 inside a shot on four of its six source videos; on the source videos,
+    16-18 for bikes.mp4's fastest pans over 4 frames, at least 14 across Megamind's cuts and 26
+    across bikes' (``motion_residual_max``). Between samples seconds
     apart (``motion_gap: 0`` on a long video) most of a step is beyond the flow, and reads as such.
     """
     import cv2
