@@ -1,6 +1,6 @@
 """Long-range memory: can the temporal model remember a brief event from the start of a clip?
 
-Each clip's class is the colour of a square shown only in its first ~10% of frames; the rest
+Each clip's class is the colour of a full-frame tint shown only in its first ~10% of frames; the rest
 of the clip is a grey ball bouncing, the same kind for every class (``vidrec.data.memory_clips``).
 With ``sampling: uniform`` the event is always in the first sampled frames, so a model that
 pools the *last* hidden state must carry it across the other T - 1 steps. The demo sweeps T
