@@ -6,7 +6,6 @@ import json
 import os
 import warnings
 
-import pytest
 import torch
 
 from vidrec.data.manifest import ClipRecord, read_manifest
