@@ -98,6 +98,13 @@ def optical_flow(frames: np.ndarray, method: FlowMethod = "dis") -> np.ndarray:
     return optical_flow_between(frames[:-1], frames[1:], method)
 
 
+def _grey(frame: np.ndarray) -> np.ndarray:
+    """uint8 RGB (H, W, 3) -> uint8 grey (H, W), what the flow and its residual are measured on."""
+    import cv2
+
+    return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
+
+
 def optical_flow_between(before: np.ndarray, after: np.ndarray, method: FlowMethod = "dis") -> np.ndarray:
     """Dense optical flow from ``before[n]`` to ``after[n]``: uint8 (N, H, W, 3) twice -> float32 (N, H, W, 2).
 
@@ -107,15 +114,11 @@ def optical_flow_between(before: np.ndarray, after: np.ndarray, method: FlowMeth
     import cv2
 
     _check_pairs(before, after)
-
-    def gray(frame: np.ndarray) -> np.ndarray:  # (H, W, 3) RGB -> (H, W)
-        return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
-
     if method == "dis":
         dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
-        flows = [dis.calc(gray(a), gray(b), None) for a, b in zip(before, after)]
+        flows = [dis.calc(_grey(a), _grey(b), None) for a, b in zip(before, after)]
     elif method == "farneback":
-        flows = [cv2.calcOpticalFlowFarneback(gray(a), gray(b), None, 0.5, 3, 15, 3, 5, 1.2, 0) for a, b in zip(before, after)]
+        flows = [cv2.calcOpticalFlowFarneback(_grey(a), _grey(b), None, 0.5, 3, 15, 3, 5, 1.2, 0) for a, b in zip(before, after)]
     else:
         raise ValueError(f"unknown flow method {method!r}; expected 'dis' or 'farneback'")
     return np.stack(flows).astype(np.float32)  # (N, H, W, 2)
@@ -311,8 +314,7 @@ def flow_residual(before: np.ndarray, after: np.ndarray, flow: np.ndarray) -> np
     inner = (slice(border, h - border), slice(border, w - border))
     out = np.empty(len(before), np.float32)
     for n, (a, b, f) in enumerate(zip(before, after, flow)):
-        grey_a = cv2.cvtColor(np.ascontiguousarray(a), cv2.COLOR_RGB2GRAY).astype(np.float32)  # (H, W)
-        grey_b = cv2.cvtColor(np.ascontiguousarray(b), cv2.COLOR_RGB2GRAY).astype(np.float32)
+        grey_a, grey_b = _grey(a).astype(np.float32), _grey(b).astype(np.float32)  # (H, W) each
         # flow maps a's pixel (x, y) to b's (x + fx, y + fy): sample b there to line it up with a
         warped = cv2.remap(grey_b, xs + f[..., 0], ys + f[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         warped *= (grey_a.mean() + 1.0) / (warped.mean() + 1.0)
